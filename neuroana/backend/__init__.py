@@ -1,0 +1,19 @@
+"""Shared machinery: device and dtype resolution, seeding, and the one fit loop.
+
+Every analysis fits through :func:`fit_loop`, so progress bars, convergence rules, early stopping,
+history and checkpoint/resume behave the same everywhere.
+"""
+
+from neuroana.backend.device import resolve_device, resolve_dtype
+from neuroana.backend.fitloop import FitResult, atomic_save, fit_loop
+from neuroana.backend.seeding import make_generators, seed_all
+
+__all__ = [
+    "FitResult",
+    "atomic_save",
+    "fit_loop",
+    "make_generators",
+    "resolve_device",
+    "resolve_dtype",
+    "seed_all",
+]

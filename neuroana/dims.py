@@ -1,0 +1,67 @@
+"""Canonical dimension names shared by every analysis.
+
+Estimators declare the dims they need with these names and transpose by name, never by position.
+"""
+
+TIME = "time"
+UNIT = "unit"
+ROI = "roi"
+TRIAL = "trial"
+STATE = "state"
+COMPONENT = "component"
+FEATURE = "feature"
+Z = "z"
+Y = "y"
+X = "x"
+CHANNEL = "channel"
+INSTANCE = "instance"
+
+ALL = (TIME, UNIT, ROI, TRIAL, STATE, COMPONENT, FEATURE, Z, Y, X, CHANNEL, INSTANCE)
+
+
+def as_dataarray(data, dims: tuple[str, ...], *, name: str = "data"):
+    """Return ``data`` as an ``xarray.DataArray`` with exactly ``dims``, in that order.
+
+    A DataArray is transposed by name (coordinates and attrs survive); a NumPy array (or anything
+    ``numpy.asarray`` accepts) is taken to be in the documented order ``dims``.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or array_like
+        The input.
+    dims : tuple of str
+        The dims the caller needs, in the order it wants them.
+    name : str
+        How the input is called in error messages.
+
+    Raises
+    ------
+    ValueError
+        When a DataArray lacks a required dim or has extra ones, or an array has the wrong rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.dims import as_dataarray
+    >>> as_dataarray(np.zeros((3, 2)), ("time", "unit")).dims
+    ('time', 'unit')
+    """
+    import numpy as np
+    import xarray as xr
+
+    if isinstance(data, xr.DataArray):
+        missing = [d for d in dims if d not in data.dims]
+        extra = [d for d in data.dims if d not in dims]
+        if missing or extra:
+            raise ValueError(
+                f"{name} has dims {tuple(data.dims)}; expected {tuple(dims)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unexpected {extra})" if extra else "")
+            )
+        return data.transpose(*dims)
+    arr = np.asarray(data)
+    if arr.ndim != len(dims):
+        raise ValueError(
+            f"{name} is a {arr.ndim}-d array of shape {arr.shape}; expected {len(dims)} dims {tuple(dims)}"
+        )
+    return xr.DataArray(arr, dims=dims)
