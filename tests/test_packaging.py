@@ -1,0 +1,69 @@
+"""environment.yml and pyproject.toml name the same dependencies with the same bounds."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+from packaging.requirements import Requirement
+
+from conftest import REPO
+
+# PyPI name -> conda-forge name(s), where they differ
+CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distributed"]}
+
+
+def _pyproject_requirements() -> dict[str, Requirement]:
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = [Requirement(r) for r in meta["dependencies"]]
+    for extra, items in meta["optional-dependencies"].items():
+        reqs += [Requirement(r) for r in items if not r.startswith("neuroana")]
+    return {r.name.lower(): r for r in reqs}
+
+
+def _conda_specs() -> dict[str, str]:
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    specs = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str):
+            name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", dep).groups()
+            specs[name.lower()] = spec.replace(" ", "")
+    return specs
+
+
+def test_environment_channels_are_conda_forge_only():
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert env["channels"][0] == "conda-forge"
+    assert "defaults" not in env["channels"]
+    pip_items = [d for d in env["dependencies"] if isinstance(d, dict)]
+    # the pip section holds only the package itself
+    assert pip_items == [{"pip": ["-e ."]}]
+
+
+def test_every_pyproject_dependency_is_in_environment_with_same_bounds():
+    conda = _conda_specs()
+    problems = []
+    for name, req in _pyproject_requirements().items():
+        for conda_name in CONDA_NAMES.get(name, [name]):
+            if conda_name not in conda:
+                problems.append(f"{name} (conda-forge {conda_name}) missing from environment.yml")
+                continue
+            pip_spec = ",".join(sorted(str(s) for s in req.specifier))
+            conda_spec = ",".join(sorted(conda[conda_name].split(","))) if conda[conda_name] else ""
+            if pip_spec != conda_spec:
+                problems.append(f"{name}: pyproject {pip_spec!r} != environment.yml {conda_spec!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_environment_has_nothing_pyproject_lacks():
+    known = {"python", "pip"}
+    for name in _pyproject_requirements():
+        known.update(CONDA_NAMES.get(name, [name]))
+    extra = set(_conda_specs()) - known
+    assert not extra, f"environment.yml lists packages pyproject.toml does not: {sorted(extra)}"
+
+
+def test_torch_range_admits_the_cpu_build_on_disk():
+    req = _pyproject_requirements()["torch"]
+    assert req.specifier.contains("2.13.0")
