@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
+
 import tomllib
-
 import yaml
-from packaging.requirements import Requirement
-
 from conftest import REPO
+from packaging.requirements import Requirement
 
 # PyPI name -> conda-forge name(s), where they differ
 CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distributed"]}
@@ -17,7 +16,7 @@ CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distri
 def _pyproject_requirements() -> dict[str, Requirement]:
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in meta["dependencies"]]
-    for extra, items in meta["optional-dependencies"].items():
+    for items in meta["optional-dependencies"].values():
         reqs += [Requirement(r) for r in items if not r.startswith("neuroana")]
     return {r.name.lower(): r for r in reqs}
 

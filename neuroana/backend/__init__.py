@@ -6,7 +6,7 @@ history and checkpoint/resume behave the same everywhere.
 
 from neuroana.backend.device import resolve_device, resolve_dtype
 from neuroana.backend.fitloop import FitResult, atomic_save, fit_loop
-from neuroana.backend.seeding import make_generators, seed_all
+from neuroana.backend.seeding import make_generators
 
 __all__ = [
     "FitResult",
@@ -15,5 +15,4 @@ __all__ = [
     "make_generators",
     "resolve_device",
     "resolve_dtype",
-    "seed_all",
 ]

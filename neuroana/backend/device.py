@@ -60,4 +60,6 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     try:
         return _DTYPES[str(dtype)]
     except KeyError:
-        raise ValueError(f"dtype={dtype!r} is not supported; expected one of {sorted(_DTYPES)}") from None
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; expected one of {sorted(_DTYPES)}"
+        ) from None

@@ -79,7 +79,8 @@ def _history_dataset(history: list[dict[str, float]]) -> xr.Dataset:
     for row in history:
         keys.extend(k for k in row if k not in keys)
     data = {
-        k: ("iteration", np.array([row.get(k, np.nan) for row in history], dtype=float)) for k in keys
+        k: ("iteration", np.array([row.get(k, np.nan) for row in history], dtype=float))
+        for k in keys
     }
     return xr.Dataset(data, coords={"iteration": np.arange(len(history))})
 
@@ -217,7 +218,9 @@ def fit_loop(
                         f"step() returned metrics {sorted(metrics)}; the monitored {key!r} is missing"
                     )
                 if not math.isfinite(metrics[key]):
-                    raise ValueError(f"{key} became {metrics[key]} at iteration {it}: the fit diverged")
+                    raise ValueError(
+                        f"{key} became {metrics[key]} at iteration {it}: the fit diverged"
+                    )
             prev = history[-1][monitor] if history else None
             history.append(metrics)
             bar.update(1)
@@ -235,7 +238,11 @@ def fit_loop(
             if any(cb(it, metrics) for cb in callbacks):
                 stop_reason = "callback"
                 break
-            if early_stop is not None and best_iteration is not None and it - best_iteration >= patience:
+            if (
+                early_stop is not None
+                and best_iteration is not None
+                and it - best_iteration >= patience
+            ):
                 stop_reason = "early_stop"
                 break
             if (

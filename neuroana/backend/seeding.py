@@ -35,12 +35,3 @@ def make_generators(
     gen = torch.Generator(device=torch.device(device))
     gen.manual_seed(seed)
     return rng, gen
-
-
-def seed_all(seed: int) -> None:
-    """Seed Python's, NumPy's legacy and torch's global generators (for scripts and tests only)."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

@@ -100,12 +100,22 @@ def test_checkpoint_interrupt_resume_equals_uninterrupted(tmp_path):
         return step(i)
 
     with pytest.raises(KeyboardInterrupt):
-        fit_loop(interrupting, max_iter=20, checkpoint=ckpt, get_state=gs, set_state=ss, verbose=False)
+        fit_loop(
+            interrupting, max_iter=20, checkpoint=ckpt, get_state=gs, set_state=ss, verbose=False
+        )
     assert ckpt.exists()
     assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written is left
 
     state2, step2, gs2, ss2 = make()
-    res = fit_loop(step2, max_iter=20, checkpoint=ckpt, resume=True, get_state=gs2, set_state=ss2, verbose=False)
+    res = fit_loop(
+        step2,
+        max_iter=20,
+        checkpoint=ckpt,
+        resume=True,
+        get_state=gs2,
+        set_state=ss2,
+        verbose=False,
+    )
     assert res.n_iter == 20
     torch.testing.assert_close(state2["x"], ref_state["x"], rtol=0, atol=0)
     np.testing.assert_array_equal(res.history["loss"].values, ref.history["loss"].values)
