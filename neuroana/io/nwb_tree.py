@@ -1,0 +1,269 @@
+"""A first look at an NWB file: ``list_contents`` (a table) and ``open_nwb`` (a lazy DataTree)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
+
+from neuroana.io.nwb_file import (
+    PathLike,
+    attr_str,
+    data_scaling,
+    file_label,
+    open_h5,
+    read_table,
+    scalar,
+    scaled,
+    series_times,
+    walk,
+)
+from neuroana.io.nwb_ophys import trace_orientation
+from neuroana.io.nwb_series import find_series, is_series
+
+_COLUMN_TYPES = ("VectorData", "VectorIndex", "ElementIdentifiers", "DynamicTableRegion")
+_IMAGE_TYPES = ("Image", "GrayscaleImage", "RGBImage", "RGBAImage")
+
+
+def _shape_of(obj) -> str:
+    if hasattr(obj, "shape"):
+        return str(tuple(obj.shape))
+    if "data" in obj and hasattr(obj["data"], "shape"):
+        return str(tuple(obj["data"].shape))
+    if "id" in obj and "colnames" in obj.attrs:
+        return f"({obj['id'].shape[0]} rows)"
+    return ""
+
+
+def _description(obj) -> str:
+    if "description" in obj.attrs:
+        return attr_str(obj.attrs, "description") or ""
+    if hasattr(obj, "keys") and "description" in obj and not hasattr(obj["description"], "keys"):
+        value = scalar(obj["description"])
+        return value if isinstance(value, str) else str(value)
+    return ""
+
+
+def list_contents(path: PathLike) -> pd.DataFrame:
+    """Everything with an NWB type in a file, as a readable table (what ``neuroana info`` prints).
+
+    Table columns (``VectorData``, ``VectorIndex``...) are folded into their table's row.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        NWB file (or an ``http(s)://`` / ``s3://`` URL).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``path``, ``neurodata_type``, ``shape`` (data shape of a series, ``(n rows)`` of a
+        table, empty for containers) and ``description``; one row per object, file order.
+
+    Raises
+    ------
+    NWBError
+        The file is missing, not HDF5, truncated, or not NWB.
+
+    Examples
+    --------
+    >>> from neuroana.io import list_contents  # doctest: +SKIP
+    >>> print(list_contents("session.nwb").to_string(index=False))  # doctest: +SKIP
+    """
+    rows = []
+    with open_h5(path) as f:
+        rows.append(
+            {
+                "path": "/",
+                "neurodata_type": attr_str(f.attrs, "neurodata_type") or "",
+                "shape": "",
+                "description": str(scalar(f["session_description"]))
+                if "session_description" in f
+                else "",
+            }
+        )
+        for p, obj in walk(f):
+            kind = attr_str(obj.attrs, "neurodata_type") or ""
+            if kind in _COLUMN_TYPES:
+                continue
+            desc = _description(obj)
+            if kind == "RoiResponseSeries" and "rois" in obj and obj["data"].ndim == 2:
+                n_rois = obj["rois"].shape[0]
+                n_ts = obj["timestamps"].shape[0] if "timestamps" in obj else None
+                try:
+                    if trace_orientation(obj["data"].shape, n_rois, n_ts):
+                        desc = (
+                            desc + " " if desc else ""
+                        ) + "[stored (roi, time); read transposed]"
+                except ValueError:
+                    pass
+            rows.append(
+                {"path": p, "neurodata_type": kind, "shape": _shape_of(obj), "description": desc}
+            )
+    return pd.DataFrame(rows, columns=["path", "neurodata_type", "shape", "description"])
+
+
+class _LazyDataset(BackendArray):
+    """An HDF5 dataset read on demand: each access opens the file read-only, slices, closes."""
+
+    def __init__(self, path, name, shape, dtype, transpose=False, conversion=1.0, offset=0.0):
+        self.path = path
+        self.name = name
+        self.transpose = transpose
+        self.conversion = conversion
+        self.offset = offset
+        self.shape = tuple(shape[::-1] if transpose else shape)
+        self.dtype = (
+            np.dtype(dtype) if conversion == 1.0 and offset == 0.0 else np.dtype(np.float64)
+        )
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw_getitem
+        )
+
+    def _raw_getitem(self, key):
+        key = tuple(key)
+        if self.transpose:
+            key = key[::-1]
+        with open_h5(self.path) as f:
+            arr = np.asarray(f[self.name][key])
+        if self.transpose:
+            arr = arr.T
+        return np.asarray(scaled(arr, self.conversion, self.offset), dtype=self.dtype)
+
+
+def _lazy(path, ds, dims, transpose=False, scale=True) -> xr.Variable:
+    conv, off = data_scaling(ds) if scale else (1.0, 0.0)
+    arr = _LazyDataset(path, ds.name, ds.shape, ds.dtype, transpose, conv, off)
+    return xr.Variable(dims, indexing.LazilyIndexedArray(arr))
+
+
+def _series_node(path, g, label) -> xr.Dataset:
+    ds = g["data"]
+    kind = attr_str(g.attrs, "neurodata_type") or ""
+    attrs = {"neurodata_type": kind, "unit": attr_str(ds.attrs, "unit", ""), "nwb_path": g.name}
+    coords = {}
+    transpose = False
+    if kind == "RoiResponseSeries" and "rois" in g and ds.ndim == 2:
+        idx = np.asarray(g["rois"][()], dtype=np.int64)
+        table = g.file[g["rois"].attrs["table"]] if "table" in g["rois"].attrs else None
+        ids = np.asarray(table["id"][()])[idx] if table is not None else idx
+        n_ts = g["timestamps"].shape[0] if "timestamps" in g else None
+        try:
+            transpose = trace_orientation(ds.shape, ids.size, n_ts)
+        except ValueError:
+            transpose = False
+        dims = ("time", "roi")
+        coords["roi"] = ids
+        attrs["stored_orientation"] = "(roi, time)" if transpose else "(time, roi)"
+    elif ds.ndim == 1:
+        dims = ("time",)
+    elif ds.ndim == 2:
+        dims = ("time", "feature")
+    elif ds.ndim == 3:
+        dims = ("time", "y", "x")
+    else:
+        dims = ("time", *(f"dim_{i}" for i in range(1, ds.ndim)))
+    var = _lazy(path, ds, dims, transpose)
+    coords["time"] = series_times(g, var.shape[0], label)
+    return xr.Dataset({"data": var}, coords=coords, attrs=attrs)
+
+
+def _table_node(group, label, dim, skip=()) -> xr.Dataset:
+    df = read_table(group, label, skip=skip)
+    data = {}
+    for col in df.columns:
+        values = df[col].tolist()
+        if values and isinstance(values[0], list):
+            if all(isinstance(v, str) for row in values for v in row):
+                data[col] = (dim, np.array([",".join(row) for row in values], dtype=object))
+            continue  # ragged numbers (spike times) are read with the dedicated readers
+        if values and isinstance(values[0], dict):
+            continue
+        arr = np.asarray(values)
+        if arr.dtype.kind in "biufUO":
+            data[col] = ((dim, *(f"{col}_dim{i}" for i in range(1, arr.ndim))), arr)
+    return xr.Dataset(data, coords={dim: df.index.to_numpy()}, attrs={"nwb_path": group.name})
+
+
+def open_nwb(path: PathLike) -> xr.DataTree:
+    """Open an NWB file as an :class:`xarray.DataTree`, lazily, for a first look.
+
+    Nodes follow the HDF5 paths: every TimeSeries (``acquisition/...``, ``processing/...``) is a
+    node whose ``data`` variable is read on access only (each access opens the file read-only and
+    closes it again, so no handle stays open), with a ``time`` coordinate in seconds;
+    RoiResponseSeries get dims ``(time, roi)`` with ROI-first storage transposed; tables (units,
+    interval tables, plane segmentations) become small Datasets, with ``units/spike_times`` lazy
+    and ``n_spikes`` per unit; images and 3-D image masks are lazy ``(y, x)`` / ``(roi, y, x)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        NWB file (or an ``http(s)://`` / ``s3://`` URL).
+
+    Returns
+    -------
+    xarray.DataTree
+        Root attrs: ``nwb_version``, ``identifier``, ``session_description``,
+        ``session_start_time``, ``source_file``.
+
+    Raises
+    ------
+    NWBError
+        The file is missing, not HDF5, truncated, or not NWB.
+
+    Examples
+    --------
+    >>> from neuroana.io import open_nwb  # doctest: +SKIP
+    >>> tree = open_nwb("pynapple_suite2p_2022_08_08.nwb")  # doctest: +SKIP
+    >>> tree["processing/ophys/Fluorescence/Fluorescence"]["data"].shape  # doctest: +SKIP
+    (2000, 219)
+    """
+    label = file_label(path)
+    nodes: dict[str, xr.Dataset] = {}
+    with open_h5(path) as f:
+        root_attrs = {"nwb_version": attr_str(f.attrs, "nwb_version", ""), "source_file": label}
+        for key in ("identifier", "session_description", "session_start_time"):
+            if key in f:
+                root_attrs[key] = str(scalar(f[key]))
+        nodes["/"] = xr.Dataset(attrs=root_attrs)
+        for spath in find_series(f):
+            nodes[spath] = _series_node(path, f[spath], label)
+        for p, obj in walk(f):
+            kind = attr_str(obj.attrs, "neurodata_type") or ""
+            if kind == "Units":
+                node = _table_node(obj, label, "unit", skip=("spike_times",))
+                if "spike_times" in obj and "spike_times_index" in obj:
+                    ends = np.asarray(obj["spike_times_index"][()], dtype=np.int64)
+                    node["n_spikes"] = ("unit", np.diff(np.concatenate([[0], ends])))
+                    node["spike_times"] = _lazy(path, obj["spike_times"], ("spike",), scale=False)
+                nodes[p] = node
+            elif kind in ("TimeIntervals", "DynamicTable") and not p.startswith("/units"):
+                nodes[p] = _table_node(obj, label, "interval" if kind == "TimeIntervals" else "row")
+            elif kind == "PlaneSegmentation":
+                node = _table_node(
+                    obj, label, "roi", skip=("image_mask", "pixel_mask", "voxel_mask")
+                )
+                if (
+                    "image_mask" in obj
+                    and obj["image_mask"].ndim == 3
+                    and obj["image_mask"].shape[1] > 1
+                ):
+                    node["image_mask"] = _lazy(
+                        path, obj["image_mask"], ("roi", "y", "x"), scale=False
+                    )
+                nodes[p] = node
+            elif kind in _IMAGE_TYPES and not hasattr(obj, "keys") and obj.ndim in (2, 3):
+                parent, name = p.rsplit("/", 1)
+                dims = ("y", "x") if obj.ndim == 2 else ("y", "x", "channel")
+                node = nodes.setdefault(parent, xr.Dataset(attrs={"nwb_path": parent}))
+                try:
+                    node[name] = _lazy(path, obj, dims, scale=False)
+                except ValueError:  # another image of this container has another frame size
+                    node[name] = _lazy(path, obj, tuple(f"{name}_{d}" for d in dims), scale=False)
+            elif hasattr(obj, "keys") and not is_series(obj) and p not in nodes:
+                nodes[p] = xr.Dataset(attrs={"neurodata_type": kind, "nwb_path": p})
+    return xr.DataTree.from_dict(nodes)
