@@ -88,7 +88,11 @@ def newton_log_gains(
     def loss_of(x):
         return objective.loss(torch.exp(x), M, F, p)
 
-    def step(_):
+    def step(i):
+        with torch.no_grad():
+            return _step(i)
+
+    def _step(_):
         x = state["u"]
         grad, H = grad_hess_log(objective, x, M, F, p)
         gmax = float(grad.abs().max())
