@@ -1,0 +1,1 @@
+from neuroana.datasets.session import SyntheticSession, make_session  # noqa: F401

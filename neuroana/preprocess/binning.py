@@ -51,8 +51,9 @@ def bin_spike_times(
     bin_size : float
         Bin width in seconds, > 0.
     start, stop : float, optional
-        The binned range in seconds. ``start`` defaults to the earliest spike; ``stop`` defaults to
-        one bin past the latest spike, so every spike is counted.
+        The binned range in seconds. ``start`` defaults to ``min(0, earliest spike)`` (as in
+        :func:`neuroana.io.read_spike_counts`); ``stop`` defaults to the first edge past the
+        latest spike, so every spike is counted.
 
     Returns
     -------
@@ -93,9 +94,7 @@ def bin_spike_times(
         arrays.append(t)
     nonempty = [t for t in arrays if t.size]
     if start is None:
-        if not nonempty:
-            raise ValueError("start is None and there are no spikes to infer it from; pass start")
-        start = float(min(t.min() for t in nonempty))
+        start = min([0.0] + [float(t.min()) for t in nonempty])
     if stop is None:
         if not nonempty:
             raise ValueError("stop is None and there are no spikes to infer it from; pass stop")

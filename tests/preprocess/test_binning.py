@@ -30,7 +30,9 @@ def test_defaults_cover_every_spike():
     spikes = {u: np.sort(rng.uniform(2.0, 7.0, 50)) for u in range(3)}
     c = bin_spike_times(spikes, 0.1)
     assert c.values.sum(axis=0).tolist() == [50, 50, 50]
-    assert c.attrs["start"] == min(s.min() for s in spikes.values())
+    assert c.attrs["start"] == 0.0  # min(0, first spike), like read_spike_counts
+    early = bin_spike_times({0: np.array([-1.0, 0.5])}, 0.5)
+    assert early.attrs["start"] == -1.0 and early.values.ravel().tolist() == [1, 0, 0, 1]
 
 
 @settings(max_examples=50, deadline=None)
