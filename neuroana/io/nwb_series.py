@@ -104,7 +104,8 @@ def read_behavior(path: PathLike, name: str) -> xr.DataArray:
             found = select(series, name, "TimeSeries", label)
         except NWBError:
             containers = _containers(f, series)
-            hits = select(list(containers), name, "series container", label) if containers else []
+            key = name.strip("/")
+            hits = [c for c in containers if c.strip("/") == key or c.endswith("/" + key)]
             if len(hits) != 1:
                 raise NWBError(
                     f"{label}: no TimeSeries or container named {name!r}; series present: "

@@ -53,7 +53,7 @@ def _spike_times(f, label: str) -> dict[int, np.ndarray]:
             warnings.warn(
                 f"{label}: spike times of unit {uid} are not sorted; sorting them",
                 NWBWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
             t = np.sort(t, kind="stable")
         out[int(uid)] = t
