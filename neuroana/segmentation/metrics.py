@@ -337,7 +337,9 @@ def _evaluate(s: _Sample, partly: bool, dim_rel: list[int], labeling: str) -> di
     fs = split_merge_counts(many_to_many(recall, FS_THRESH, overlaps, s.membership), npred)[1]
     general["FM"], general["FS"] = fm, fs
     d = _subset_metrics(s, dim_rel, require_pred=True)
-    for key, v in zip(("GT_dim", "TP_05_dim", "TP_05_rel_dim", "gt_covs_dim", "avg_gt_cov_dim"), d, strict=True):
+    for key, v in zip(
+        ("GT_dim", "TP_05_dim", "TP_05_rel_dim", "gt_covs_dim", "avg_gt_cov_dim"), d, strict=True
+    ):
         general[key] = v
     ovl = [g for g in all_gt if len(s.gt.overlap_voxels[g - 1])]
     o = _subset_metrics(s, ovl, require_pred=False)

@@ -1,0 +1,290 @@
+"""FISBe samples (zarr v2 directories) as xarray, and an atomic writer in the same layout.
+
+A FISBe sample (Mais et al., CVPR 2024; Zenodo 10.5281/zenodo.10875063, CC BY 4.0) is a zarr v2
+directory with ``volumes/raw`` (3, Z, Y, X) uint16 and ``volumes/gt_instances`` (N, Z, Y, X)
+uint8, one neuron per channel, and no ``_ARRAY_DIMENSIONS`` attributes (so ``xr.open_zarr``
+cannot read it). Voxels are isotropic 0.44 um unless the arrays carry a voxel size.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from neuroana.segmentation.errors import FisbeInputError
+
+__all__ = ["read_fisbe", "write_fisbe", "read_split_file"]
+
+RAW_KEY = "volumes/raw"
+GT_KEY = "volumes/gt_instances"
+PRED_KEY = "volumes/pred_instances"
+DEFAULT_VOXEL_UM = 0.44
+_VOXEL_KEYS = ("voxel_size", "resolution", "voxel_size_um", "spacing")
+
+
+def read_split_file(path) -> dict[str, tuple[str, str]]:
+    """Parse an official split list: ``{sample: (labeling, split)}``.
+
+    The format (``assets/sample_list_per_split.txt`` of evalinstseg) has a header
+    ``(1) samples for FlyLight completely:`` then ``(2) samples for FlyLight partly:``, each with
+    ``train:``/``val:``/``test:`` sub-headers followed by one sample name per line.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.txt")
+    >>> _ = open(p, "w").write("(1) samples for FlyLight completely:\\ntest:\\nA\\n"
+    ...                        "(2) samples for FlyLight partly:\\ntrain:\\nB\\n")
+    >>> read_split_file(p)
+    {'A': ('completely', 'test'), 'B': ('partly', 'train')}
+    """
+    out: dict[str, tuple[str, str]] = {}
+    labeling, split = None, None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            if "samples for FlyLight completely" in line:
+                labeling = "completely"
+            elif "samples for FlyLight partly" in line:
+                labeling = "partly"
+            elif line.endswith(":") and line[:-1] in ("train", "val", "test"):
+                split = line[:-1]
+            else:
+                if labeling is None:
+                    raise FisbeInputError(
+                        f"split file {path}: sample {line!r} before any "
+                        "'(1) samples for FlyLight completely:' header"
+                    )
+                out[line.removesuffix(".zarr")] = (labeling, split or "unknown")
+    return out
+
+
+def sample_name(path) -> str:
+    """Sample name of a FISBe path: the base name up to the first '.' (the official rule)."""
+    return Path(str(path).rstrip("/")).name.split(".")[0]
+
+
+def _open_group(path):
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"FISBe sample {path} does not exist")
+    try:
+        return zarr.open_group(str(p), mode="r")
+    except Exception as e:  # zarr raises several types for a non-zarr directory
+        raise FisbeInputError(f"{path} is not a zarr group ({e}); expected a FISBe .zarr") from e
+
+
+def _get(group, key, path):
+    try:
+        arr = group[key]
+    except KeyError:
+        arr = None
+    if arr is None or not hasattr(arr, "shape"):
+        present = sorted(_walk_keys(group))
+        raise FisbeInputError(
+            f"{path} has no array {key!r}; arrays present: {present or 'none'}; expected "
+            f"{RAW_KEY!r} (3, Z, Y, X) uint16 and/or {GT_KEY!r} (N, Z, Y, X) uint8"
+        )
+    return arr
+
+
+def _walk_keys(group, prefix=""):
+    for k in group.array_keys():
+        yield prefix + k
+    for k in group.group_keys():
+        yield from _walk_keys(group[k], prefix + k + "/")
+
+
+def _voxel_size(arrays) -> tuple[tuple[float, float, float], str]:
+    for a in arrays:
+        for k in _VOXEL_KEYS:
+            if k in a.attrs:
+                v = np.atleast_1d(np.asarray(a.attrs[k], dtype=float))[-3:]
+                if len(v) == 1:
+                    v = np.repeat(v, 3)
+                return tuple(float(x) for x in v), f"attribute {k!r}"
+    return (DEFAULT_VOXEL_UM,) * 3, "FISBe documentation (0.44 um isotropic)"
+
+
+def _lazy(a):
+    try:
+        import dask.array as da
+
+        return da.from_zarr(a)
+    except ImportError:  # pragma: no cover - dask is a dependency in practice
+        return np.asarray(a[...])
+
+
+def read_fisbe(path, split_file=None, pred_key: str = PRED_KEY) -> xr.Dataset:
+    """Open one FISBe sample lazily as an :class:`xarray.Dataset`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``<sample>.zarr`` directory (opened read-only).
+    split_file : str or Path, optional
+        Official split list naming completely/partly labelled samples; sets ``attrs["labeling"]``
+        and ``attrs["split"]`` (``"unknown"`` when not given or the sample is not listed).
+    pred_key : str
+        Key of a prediction array, read as ``pred`` when present.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``raw ("channel", "z", "y", "x")`` and/or ``gt ("instance", "z", "y", "x")`` (and ``pred``
+        ``("pred_channel", "z", "y", "x")`` when present), dask-backed; ``z, y, x`` in micrometres;
+        attrs ``sample``, ``labeling``, ``split``, ``voxel_size_um``, ``voxel_size_source``,
+        ``dim_neurons``, ``license``, ``citation``.
+
+    Raises
+    ------
+    FisbeInputError
+        The directory is not a zarr group, or has neither ``volumes/raw`` nor
+        ``volumes/gt_instances``, or an array has the wrong number of axes.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "S1.zarr")
+    >>> write_fisbe(p, gt=np.ones((1, 2, 3, 4), np.uint8))
+    >>> ds = read_fisbe(p)
+    >>> ds.gt.dims, float(ds.x[1])
+    (('instance', 'z', 'y', 'x'), 0.44)
+    """
+    g = _open_group(path)
+    keys = set(_walk_keys(g))
+    if RAW_KEY not in keys and GT_KEY not in keys and pred_key not in keys:
+        _get(g, GT_KEY, path)  # raises with the list of arrays present
+    arrays = {}
+    for key, name, dim0 in (
+        (RAW_KEY, "raw", "channel"),
+        (GT_KEY, "gt", "instance"),
+        (pred_key, "pred", "pred_channel"),
+    ):
+        if key in keys:
+            a = _get(g, key, path)
+            if a.ndim != 4:
+                raise FisbeInputError(
+                    f"{path}:{key} has shape {a.shape}; expected 4 axes ({dim0}, Z, Y, X)"
+                )
+            arrays[name] = (a, dim0)
+    shapes = {n: a.shape[1:] for n, (a, _) in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise FisbeInputError(f"{path}: arrays have different spatial shapes {shapes}")
+    vs, src = _voxel_size([a for a, _ in arrays.values()])
+    zyx = next(iter(shapes.values()))
+    coords = {d: np.arange(n) * s for d, n, s in zip("zyx", zyx, vs, strict=True)}
+    data = {}
+    for name, (a, dim0) in arrays.items():
+        data[name] = xr.DataArray(_lazy(a), dims=(dim0, "z", "y", "x"))
+    ds = xr.Dataset(data, coords=coords)
+    if "raw" in ds and ds.sizes["channel"] == 3:
+        ds = ds.assign_coords(channel=["red", "green", "blue"])
+    if "gt" in ds:
+        ds = ds.assign_coords(instance=np.arange(1, ds.sizes["instance"] + 1))
+    name = sample_name(path)
+    labeling, split = "unknown", "unknown"
+    if split_file is not None:
+        labeling, split = read_split_file(split_file).get(name, ("unknown", "unknown"))
+    dim = list(arrays["gt"][0].attrs.get("dim_neurons", [])) if "gt" in arrays else []
+    for v in ds.coords:
+        if v in "zyx":
+            ds[v].attrs["units"] = "um"
+    ds.attrs.update(
+        sample=name,
+        line=name.split("-")[0],
+        labeling=labeling,
+        split=split,
+        voxel_size_um=list(vs),
+        voxel_size_source=src,
+        dim_neurons=[int(x) for x in dim],
+        license="CC BY 4.0",
+        citation="Mais, Hirsch et al., FISBe, CVPR 2024, doi:10.5281/zenodo.10875063",
+    )
+    return ds
+
+
+def _check_array(a, name, dtype, expect):
+    if a is None:
+        return None
+    a = np.asarray(a.data if hasattr(a, "dims") else a)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4:
+        raise FisbeInputError(f"{name} has shape {a.shape}; expected {expect}")
+    if name != "raw" and not np.issubdtype(a.dtype, np.integer):
+        raise FisbeInputError(f"{name} has dtype {a.dtype}; expected integer instance ids")
+    if dtype is not None and a.dtype != dtype:
+        if (
+            np.issubdtype(a.dtype, np.integer)
+            and a.size
+            and (a.min() < 0 or a.max() > np.iinfo(dtype).max)
+        ):
+            raise FisbeInputError(f"{name} values do not fit {np.dtype(dtype).name}")
+        a = a.astype(dtype)
+    return a
+
+
+def write_fisbe(path, raw=None, gt=None, pred=None, dim_neurons=None) -> None:
+    """Write a FISBe-layout zarr v2 sample atomically (temporary directory, then rename).
+
+    Parameters
+    ----------
+    path : str or Path
+        Target ``<sample>.zarr`` directory; an existing one is replaced.
+    raw : array (3, Z, Y, X), optional
+        Stored as uint16 under ``volumes/raw``.
+    gt : array (N, Z, Y, X), optional
+        Stored as uint8 under ``volumes/gt_instances``.
+    pred : array (M, Z, Y, X), optional
+        Stored under ``volumes/pred_instances`` (uint8 when ids fit, else uint32).
+    dim_neurons : list of int, optional
+        GT attribute ``dim_neurons``.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "S2.zarr")
+    >>> write_fisbe(p, pred=np.zeros((1, 2, 2, 2), np.uint16))
+    >>> read_fisbe(p).pred.dtype
+    dtype('uint8')
+    """
+    raw = _check_array(raw, "raw", np.uint16, "(3, Z, Y, X)")
+    gt = _check_array(gt, "gt", np.uint8, "(N, Z, Y, X)")
+    if pred is not None:
+        p = _check_array(pred, "pred", None, "(M, Z, Y, X)")
+        pred = p.astype(np.uint8 if p.size == 0 or p.max() < 256 else np.uint32)
+    items = [(k, a) for k, a in ((RAW_KEY, raw), (GT_KEY, gt), (PRED_KEY, pred)) if a is not None]
+    if not items:
+        raise FisbeInputError("write_fisbe got no array; expected raw, gt and/or pred")
+    shapes = {k: a.shape[1:] for k, a in items}
+    if len(set(shapes.values())) > 1:
+        raise FisbeInputError(f"arrays have different spatial shapes {shapes}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        root = zarr.open_group(str(tmp / "s.zarr"), mode="w", zarr_format=2)
+        for key, a in items:
+            chunks = (1,) + tuple(min(s, 64) for s in a.shape[1:])
+            arr = root.create_array(key, shape=a.shape, dtype=a.dtype, chunks=chunks)
+            arr[...] = a
+            if key == GT_KEY and dim_neurons:
+                arr.attrs["dim_neurons"] = [int(x) for x in dim_neurons]
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "x")
+            os.replace(tmp / "s.zarr", target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp / "s.zarr", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
