@@ -156,7 +156,7 @@ def lbfgs_log_gains(objective, M, F, p, *, max_iter: int = 50, tol: float = 1e-1
         with torch.enable_grad():
             closure()
         gmax = float(u.grad.abs().max())
-        return {"loss": float(objective.loss(torch.exp(u), M, F, p)), "grad_max": gmax}
+        return {"loss": float(objective.loss(torch.exp(u), M, F, p).detach()), "grad_max": gmax}
 
     res = fit_loop(
         step,

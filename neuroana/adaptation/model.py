@@ -250,7 +250,7 @@ class GainAdaptationModel(BaseEstimator):
                 return loss
 
             def step(_, opt=opt, closure=closure):
-                return {"loss": float(opt.step(closure))}
+                return {"loss": float(opt.step(closure).detach())}
 
             res = fit_loop(
                 step, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, desc="gain model"
