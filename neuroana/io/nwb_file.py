@@ -45,7 +45,10 @@ def _open_remote(url: str):
         except ImportError:
             remfile = None
         if remfile is not None:
-            return remfile.File(url)
+            try:
+                return remfile.File(url)
+            except Exception as exc:  # remfile raises its own types for HTTP errors
+                raise NWBError(f"{url}: cannot be opened for streaming: {exc}") from exc
     try:
         import fsspec
     except ImportError as exc:
