@@ -98,8 +98,20 @@ def as_label_channels(labels, name: str) -> np.ndarray:
 
 
 def _nonzero(chan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and values of the non-zero voxels of one channel.
+
+    Sparse volumes are scanned 8 bytes at a time (a uint64 view), then only the non-zero words
+    are expanded: several times faster than ``np.flatnonzero`` on uint8/uint16 labels.
+    """
     flat = chan.reshape(-1)
-    idx = np.flatnonzero(flat)
+    k = 8 // flat.itemsize if flat.itemsize in (1, 2, 4) else 0
+    if k and flat.flags.c_contiguous and flat.size >= 64:
+        n = flat.size // k * k
+        words = np.flatnonzero(flat[:n].view(np.uint64))
+        cand = (words[:, None] * k + np.arange(k)).reshape(-1)
+        idx = np.concatenate([cand[flat[cand] != 0], np.flatnonzero(flat[n:]) + n])
+    else:
+        idx = np.flatnonzero(flat)
     return idx, flat[idx]
 
 
