@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from neuroana.datasets import SyntheticSession, make_session
+from neuroana.viz.report import write_report
 
 BEHAVIOR_SERIES = ("position", "head_direction", "speed")
 
@@ -59,6 +60,15 @@ class DemoContext:
     nwb_path: Path
     loaded: LoadedSession
     results: dict = field(default_factory=dict)
+    #: section name -> list of (PNG path relative to out_dir, caption), shown in the HTML report
+    figures: dict = field(default_factory=dict)
+
+    def save_figure(self, section: str, fig, name: str, caption: str) -> None:
+        """Save a matplotlib figure as ``figures/<name>.png`` and list it in the report."""
+        rel = Path("figures") / f"{name}.png"
+        (self.out_dir / rel.parent).mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.out_dir / rel, dpi=90)
+        self.figures.setdefault(section, []).append((rel.as_posix(), caption))
 
 
 def score(value, expected=None, *, ok: bool | None = None, tol: float | None = None) -> dict:
@@ -279,6 +289,23 @@ def summarize(session: SyntheticSession, loaded: LoadedSession, path: Path) -> s
     )
 
 
+def _overview_figure(ctx: DemoContext) -> None:
+    from neuroana.viz.session import plot_session_overview
+
+    ld = ctx.loaded
+    fig = plot_session_overview(
+        ld.spike_times,
+        ld.traces,
+        ld.masks,
+        ld.behavior["speed"],
+        ctx.session.states,
+        max_time=min(60.0, ctx.session.duration),
+    )
+    ctx.save_figure(
+        "session", fig, "session_overview", "the synthetic session as read back from NWB"
+    )
+
+
 def _write_json(obj, path: Path) -> Path:
     from neuroana.io.results import write_json_atomic
 
@@ -329,6 +356,7 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
     summary = summarize(session, loaded, nwb_path)
     print(summary)
     ctx = DemoContext(out_dir, quick, session, nwb_path, loaded)
+    _overview_figure(ctx)
     for name, func in SECTIONS:
         t = time.perf_counter()
         ctx.results[name] = func(ctx)
@@ -349,8 +377,17 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
         "failed": failed,
     }
     json_path = _write_json(result, out_dir / "results.json")
+    report = write_report(
+        out_dir,
+        "neuroana demo",
+        ctx.results,
+        ctx.figures,
+        notes=[summary, f"results: {json_path.name}; data: {nwb_path.name}"],
+    )
+    result["report"] = str(report)
     print(
         f"\nround-trip and recovery checks: {'OK' if not failed else 'FAILED'}; results in {json_path}"
+        f"; report {report}"
     )
     if failed:
         raise DemoCheckError("demo checks failed: " + "; ".join(failed))
