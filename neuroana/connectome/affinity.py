@@ -1,0 +1,313 @@
+"""Pairwise affinities between calcium traces per time window -> a ``(pair, window, animal)`` tensor.
+
+Two affinities, both vectorised over pairs in torch and computed in chunks of pairs:
+
+``"differential"``
+    Our reconstruction of the paper's *differential affinity* (the exact formula could not be read;
+    see ``/work/shared/research/dynamic_connectome.md``): traces are smoothed, differentiated, and
+    each derivative is divided by its robust scale (MAD of the neuron's derivative over the whole
+    recording), giving ``d_i(t)``. The instantaneous affinity is a Gaussian kernel on the derivative
+    difference, ``k_ij(t) = exp(-(d_i(t) - d_j(t))^2 / (2 scale^2))`` with the **explicit kernel
+    scale** ``scale`` (robust-z units), and the window value is its activity-weighted average
+    ``A_ij(w) = sum_t c_ij(t) k_ij(t) / sum_t c_ij(t)`` with ``c_ij(t) = |d_i(t)| + |d_j(t)|``, so
+    moments when both neurons are quiet do not count (two silent neurons are not "similar").
+``"correlation"``
+    Pearson correlation within each window, negative values clipped to 0 (NTF needs a non-negative
+    tensor).
+
+Neurons missing in an animal (all-NaN traces) give NaN affinities: a mask, never zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neuroana.backend import resolve_device
+from neuroana.connectome.errors import ConnectomeInputError
+
+
+def stack_animals(traces) -> xr.DataArray:
+    """Return traces as one ``("time", "roi", "animal")`` DataArray (NaN where a neuron is absent).
+
+    Accepts a ``("time", "roi")`` DataArray (one animal), a ``("time", "roi", "animal")`` DataArray,
+    or a list / dict of ``("time", "roi")`` DataArrays with the same time axis (ROIs are aligned by
+    their ``roi`` coordinate; a ROI missing in an animal becomes all-NaN there). A plain 2-d or 3-d
+    array is read in the order ``(time, roi[, animal])``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroana.connectome.affinity import stack_animals
+    >>> a = xr.DataArray(np.ones((5, 2)), dims=("time", "roi"), coords={"roi": ["A", "B"]})
+    >>> b = xr.DataArray(np.ones((5, 1)), dims=("time", "roi"), coords={"roi": ["B"]})
+    >>> stack_animals([a, b]).sel(roi="A").isnull().values.tolist()
+    [[False, True], [False, True], [False, True], [False, True], [False, True]]
+    """
+    if isinstance(traces, Mapping):
+        names, items = list(traces.keys()), list(traces.values())
+    elif isinstance(traces, Sequence) and not isinstance(traces, str | bytes):
+        names, items = list(range(len(traces))), list(traces)
+    else:
+        if not isinstance(traces, xr.DataArray):
+            arr = np.asarray(traces, dtype=float)
+            dims = ("time", "roi", "animal")[: arr.ndim]
+            if arr.ndim not in (2, 3):
+                raise ConnectomeInputError(
+                    f"traces have shape {arr.shape}; expected (time, roi) or (time, roi, animal)"
+                )
+            traces = xr.DataArray(arr, dims=dims)
+        if set(traces.dims) == {"time", "roi"}:
+            return traces.transpose("time", "roi").expand_dims(animal=[0], axis=2).astype(float)
+        if set(traces.dims) == {"time", "roi", "animal"}:
+            return traces.transpose("time", "roi", "animal").astype(float)
+        raise ConnectomeInputError(
+            f"traces have dims {tuple(traces.dims)}; expected ('time', 'roi') or "
+            "('time', 'roi', 'animal')"
+        )
+    arrays = []
+    for name, t in zip(names, items, strict=True):
+        if not isinstance(t, xr.DataArray) or set(t.dims) != {"time", "roi"}:
+            raise ConnectomeInputError(
+                f"animal {name!r}: expected a ('time', 'roi') DataArray, got {type(t).__name__}"
+                + (f" with dims {tuple(t.dims)}" if isinstance(t, xr.DataArray) else "")
+            )
+        t = t.transpose("time", "roi")
+        if "roi" not in t.coords:
+            t = t.assign_coords(roi=np.arange(t.sizes["roi"]))
+        arrays.append(t.astype(float))
+    n_time = {a.sizes["time"] for a in arrays}
+    if len(n_time) != 1:
+        raise ConnectomeInputError(
+            f"animals have different numbers of time points {sorted(n_time)}; expected one time axis"
+        )
+    rois = list(dict.fromkeys(r for a in arrays for r in a["roi"].values.tolist()))
+    out = np.full((arrays[0].sizes["time"], len(rois), len(arrays)), np.nan)
+    index = {r: k for k, r in enumerate(rois)}
+    for a_idx, a in enumerate(arrays):
+        cols = [index[r] for r in a["roi"].values.tolist()]
+        out[:, cols, a_idx] = a.values
+    coords = {"roi": rois, "animal": names}
+    if "time" in arrays[0].coords:
+        coords["time"] = arrays[0]["time"].values
+    return xr.DataArray(out, dims=("time", "roi", "animal"), coords=coords)
+
+
+def _validate_traces(x: np.ndarray, rois) -> np.ndarray:
+    """Return the (roi, animal) 'present' mask; raise on partial NaNs and constant traces."""
+    nan = np.isnan(x)
+    present = ~nan.all(axis=0)
+    partial = nan.any(axis=0) & present
+    if partial.any():
+        r, a = np.argwhere(partial)[0]
+        raise ConnectomeInputError(
+            f"trace of roi {rois[r]!r} (animal index {a}) has {int(nan[:, r, a].sum())} NaN samples; "
+            "expected finite traces (a neuron absent in an animal must be NaN for the whole "
+            "recording; interpolate or drop short gaps first)"
+        )
+    if not np.isfinite(x[:, present]).all():
+        raise ConnectomeInputError("traces contain infinite values; expected finite numbers")
+    std = np.where(present, np.nanstd(np.where(nan, 0.0, x), axis=0), 1.0)
+    const = present & (std <= 1e-12 * np.maximum(1.0, np.nanmax(np.abs(x))))
+    if const.any():
+        r, a = np.argwhere(const)[0]
+        raise ConnectomeInputError(
+            f"trace of roi {rois[r]!r} (animal index {a}) is constant; an affinity needs a varying "
+            "trace (drop the ROI or mark it absent with NaN)"
+        )
+    return present
+
+
+def _window_starts(n_time: int, window: int, step: int) -> np.ndarray:
+    if window < 2:
+        raise ConnectomeInputError(f"window={window} samples; expected at least 2")
+    if step < 1:
+        raise ConnectomeInputError(f"step={step} samples; expected at least 1")
+    if window > n_time:
+        raise ConnectomeInputError(
+            f"window={window} samples is longer than the recording ({n_time} samples)"
+        )
+    return np.arange(0, n_time - window + 1, step)
+
+
+def _smooth_derivative(x: torch.Tensor, smooth: float) -> torch.Tensor:
+    """Gaussian smoothing (sigma ``smooth`` samples) then central differences; x: (T, N)."""
+    if smooth > 0:
+        half = int(np.ceil(3 * smooth))
+        t = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
+        k = torch.exp(-0.5 * (t / smooth) ** 2)
+        k = (k / k.sum()).view(1, 1, -1)
+        xp = torch.nn.functional.pad(x.T.unsqueeze(1), (half, half), mode="replicate")
+        x = torch.nn.functional.conv1d(xp, k).squeeze(1).T
+    d = torch.empty_like(x)
+    d[1:-1] = 0.5 * (x[2:] - x[:-2])
+    d[0] = x[1] - x[0]
+    d[-1] = x[-1] - x[-2]
+    return d
+
+
+def _pair_values(
+    feat: torch.Tensor,
+    ii: torch.Tensor,
+    jj: torch.Tensor,
+    starts: np.ndarray,
+    window: int,
+    method: str,
+    scale: float,
+) -> torch.Tensor:
+    """Affinities for the pairs (ii, jj) of one animal: returns (P_chunk, n_windows)."""
+    idx = torch.as_tensor(starts, device=feat.device).view(-1, 1) + torch.arange(
+        window, device=feat.device
+    )
+    fi = feat[:, ii][idx]  # (W, L, P)
+    fj = feat[:, jj][idx]
+    if method == "correlation":
+        fi = fi - fi.mean(1, keepdim=True)
+        fj = fj - fj.mean(1, keepdim=True)
+        num = (fi * fj).sum(1)
+        den = torch.sqrt((fi * fi).sum(1) * (fj * fj).sum(1))
+        r = torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(num))
+        return r.clamp_min(0.0).T
+    kern = torch.exp(-((fi - fj) ** 2) / (2.0 * scale**2))
+    act = fi.abs() + fj.abs()
+    den = act.sum(1)
+    return torch.where(den > 0, (act * kern).sum(1) / den.clamp_min(1e-30), 0.0).T
+
+
+def compute_affinity(
+    traces,
+    *,
+    window: float,
+    step: float | None = None,
+    method: str = "differential",
+    scale: float = 1.0,
+    smooth: float = 1.0,
+    fs: float | None = None,
+    chunk_pairs: int = 4096,
+    device: str = "auto",
+) -> xr.DataArray:
+    """Pairwise affinities per time window for one or more animals.
+
+    Parameters
+    ----------
+    traces : DataArray, array or list/dict of DataArrays
+        ``("time", "roi")`` or ``("time", "roi", "animal")``; see :func:`stack_animals`. A neuron
+        absent in an animal is all-NaN there.
+    window, step : float
+        Window length and hop, in seconds when ``fs`` (or a numeric ``time`` coordinate) gives the
+        sampling rate, else in samples. ``step`` defaults to ``window / 2``.
+    method : {"differential", "correlation"}
+        See the module docstring.
+    scale : float
+        Kernel scale of the differential affinity, in robust-z units of the derivative.
+    smooth : float
+        Gaussian smoothing (samples) before differentiating (differential only; 0 disables).
+    fs : float, optional
+        Sampling rate in Hz; inferred from the ``time`` coordinate when omitted.
+    chunk_pairs : int
+        Pairs computed at once (bounds memory at ``chunk_pairs * window * n_windows`` floats).
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``("pair", "window", "animal")`` with coords ``roi_i``, ``roi_j`` (on ``pair``),
+        ``window_start``, ``window_stop`` and ``time`` (window centre, on ``window``). NaN where a
+        neuron of the pair is absent in that animal.
+
+    Raises
+    ------
+    ConnectomeInputError
+        NaN samples inside a trace, constant traces, a window longer than the recording, an unknown
+        method, a non-positive scale.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroana.connectome import compute_affinity
+    >>> rng = np.random.default_rng(0)
+    >>> x = xr.DataArray(rng.normal(size=(200, 4)), dims=("time", "roi"),
+    ...                  coords={"time": np.arange(200) / 4.0})
+    >>> a = compute_affinity(x, window=10.0, method="correlation", device="cpu")
+    >>> a.dims, a.sizes["pair"]
+    (('pair', 'window', 'animal'), 6)
+    """
+    if method not in ("differential", "correlation"):
+        raise ConnectomeInputError(f"method={method!r}; expected 'differential' or 'correlation'")
+    if not np.isfinite(scale) or scale <= 0:
+        raise ConnectomeInputError(f"scale={scale!r}; expected a positive kernel scale")
+    da = stack_animals(traces)
+    if fs is None and "time" in da.coords and np.issubdtype(da["time"].dtype, np.number):
+        dt = np.diff(da["time"].values.astype(float))
+        if dt.size and np.all(dt > 0):
+            fs = 1.0 / float(np.median(dt))
+    factor = fs if fs is not None else 1.0
+    win = int(round(window * factor))
+    hop = int(round((step if step is not None else window / 2) * factor))
+    x = da.values
+    rois = da["roi"].values if "roi" in da.coords else np.arange(da.sizes["roi"])
+    present = _validate_traces(x, list(rois))
+    n_time, n_roi, n_animal = x.shape
+    if n_roi < 2:
+        raise ConnectomeInputError(f"traces have {n_roi} ROI; expected at least 2")
+    starts = _window_starts(n_time, win, hop)
+    dev = resolve_device(device)
+    ii, jj = np.triu_indices(n_roi, k=1)
+    out = np.full((ii.size, starts.size, n_animal), np.nan)
+    for a in range(n_animal):
+        xa = torch.as_tensor(np.nan_to_num(x[:, :, a]), dtype=torch.float32, device=dev)
+        if method == "differential":
+            d = _smooth_derivative(xa, smooth)
+            mad = (d - d.median(0).values).abs().median(0).values / 0.6745
+            fallback = d.std(0).clamp_min(1e-12)
+            feat = d / torch.where(mad > 1e-12, mad, fallback)
+        else:
+            feat = xa
+        for s in range(0, ii.size, chunk_pairs):
+            ci = torch.as_tensor(ii[s : s + chunk_pairs], device=dev)
+            cj = torch.as_tensor(jj[s : s + chunk_pairs], device=dev)
+            vals = _pair_values(feat, ci, cj, starts, win, method, scale)
+            out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
+        missing = ~(present[ii, a] & present[jj, a])
+        out[missing, :, a] = np.nan
+    time = da["time"].values if "time" in da.coords else np.arange(n_time) / factor
+    t = np.asarray(time, dtype=float)
+    coords = {
+        "roi_i": ("pair", np.asarray(rois)[ii]),
+        "roi_j": ("pair", np.asarray(rois)[jj]),
+        "window_start": ("window", t[starts]),
+        "window_stop": ("window", t[starts + win - 1]),
+        "time": ("window", 0.5 * (t[starts] + t[starts + win - 1])),
+    }
+    if "animal" in da.coords:
+        coords["animal"] = da["animal"].values
+    res = xr.DataArray(out, dims=("pair", "window", "animal"), coords=coords, name="affinity")
+    res.attrs.update(method=method, scale=float(scale), window_samples=win, step_samples=hop)
+    return res
+
+
+def pair_to_matrix(values, n_roi: int | None = None) -> np.ndarray:
+    """Symmetric ``(n_roi, n_roi)`` matrix (zero diagonal) from a pair vector in ``triu`` order.
+
+    Examples
+    --------
+    >>> from neuroana.connectome.affinity import pair_to_matrix
+    >>> pair_to_matrix([1.0, 2.0, 3.0]).tolist()
+    [[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]
+    """
+    v = np.asarray(values, dtype=float)
+    if n_roi is None:
+        n_roi = int(round((1 + np.sqrt(1 + 8 * v.size)) / 2))
+    if n_roi * (n_roi - 1) // 2 != v.size:
+        raise ConnectomeInputError(
+            f"{v.size} pair values do not fill the upper triangle of a {n_roi}x{n_roi} matrix"
+        )
+    m = np.zeros((n_roi, n_roi))
+    ii, jj = np.triu_indices(n_roi, k=1)
+    m[ii, jj] = v
+    m[jj, ii] = v
+    return m

@@ -1,0 +1,559 @@
+"""Non-negative tensor factorisation (CP / PARAFAC with non-negative factors) by batched torch HALS.
+
+The functional core works on torch tensors of any order. What makes it fast and exact:
+
+* **No Khatri-Rao product.** The MTTKRP of mode ``n`` contracts the tensor with the factor of the
+  largest other mode first (one GEMM over a cached contiguous copy of the tensor with that mode last),
+  then folds in the remaining, much smaller, factors by batched Hadamard-reductions.
+* **Gram matrices reused.** ``A_m^T A_m`` is computed once per mode update; the HALS normal
+  equations of mode ``n`` use the Hadamard product of the other modes' Grams.
+* **Loss from Grams and the MTTKRP.** ``||X - [[A]]||^2 = ||X||^2 - 2 <M_n, A_n> + <G_n, A_n^T A_n>``
+  using the last mode's MTTKRP ``M_n`` and Gram product ``G_n``: no reconstruction is ever formed.
+* **Exact weighted / masked fitting.** With weights ``W`` (a 0/1 mask is the special case) each row
+  of mode ``n`` has its own normal equations ``H_i = sum W_i.. (kr kr^T)`` and right-hand side
+  ``sum W_i.. X_i.. kr``; both are MTTKRPs (of ``W`` with the factors' row outer products, and of
+  ``W * X``), so column-wise HALS on them minimises ``sum W (X - [[A]])^2`` exactly. Masked entries
+  have no influence at all (they are zeroed and carry weight 0).
+* **Restarts batched.** Factors are ``(B, I_n, R)``; every restart runs in the same kernels.
+* **Initialisation** uniform random, or NNDSVD-style from a randomised truncated SVD of each
+  unfolding (``torch.svd_lowrank``; never a full SVD); both are rescaled to the least-squares scale.
+* **Convergence** when every restart's relative loss change is below ``tol`` (checked through
+  :func:`neuroana.backend.fit_loop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import xarray as xr
+
+from neuroana.backend import fit_loop, make_generators, resolve_device, resolve_dtype
+from neuroana.connectome.errors import ConnectomeInputError
+
+_EPS = 1e-12
+
+
+class NTFFit(NamedTuple):
+    """Result of :func:`ntf` (numpy arrays on the CPU).
+
+    Attributes
+    ----------
+    factors : list of ndarray
+        Best restart, one ``(I_n, R)`` array per mode, unit-norm columns, components sorted by weight.
+    weights : ndarray
+        ``(R,)`` component weights (product of the column norms).
+    rel_error : float
+        ``sqrt(sum W (X - Xhat)^2 / sum W X^2)`` of the best restart.
+    restart_rel_errors : ndarray
+        ``(B,)`` relative error of every restart.
+    restart_factors : list of ndarray
+        ``(B, I_n, R)`` per mode, every restart (unnormalised, as fitted).
+    best_restart : int
+        Index of the best restart.
+    n_iter : int
+        Outer iterations run.
+    converged : bool
+        Whether every restart met the relative loss-change tolerance.
+    history : xarray.Dataset
+        Per-iteration metrics (``loss``, ``rel_error``, ``max_rel_change``), dim ``iteration``.
+    """
+
+    factors: list
+    weights: np.ndarray
+    rel_error: float
+    restart_rel_errors: np.ndarray
+    restart_factors: list
+    best_restart: int
+    n_iter: int
+    converged: bool
+    history: xr.Dataset
+
+
+# --------------------------------------------------------------------------------------------
+# tensor-level core
+# --------------------------------------------------------------------------------------------
+
+
+class _Operand:
+    """A data tensor with cached contiguous copies that have one mode moved last (for GEMMs)."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+        self._last: dict[int, torch.Tensor] = {}
+
+    def mode_last(self, m: int) -> torch.Tensor:
+        if m == self.x.ndim - 1:
+            return self.x
+        if m not in self._last:
+            self._last[m] = self.x.movedim(m, -1).contiguous()
+        return self._last[m]
+
+
+def _mttkrp(op: _Operand, mats: Sequence[torch.Tensor | None], n: int) -> torch.Tensor:
+    """Batched MTTKRP without a Khatri-Rao product.
+
+    ``out[b, i, k] = sum_{j != n} X[..i..] prod_{m != n} mats[m][b, j_m, k]`` for ``mats[m]`` of
+    shape ``(B, I_m, K)``. Contracts the largest other mode first by one GEMM.
+    """
+    x = op.x
+    order = x.ndim
+    others = sorted((m for m in range(order) if m != n), key=lambda m: -x.shape[m])
+    m0 = others[0]
+    a0 = mats[m0]
+    bsz, _, k = a0.shape
+    xm = op.mode_last(m0)
+    rest = [m for m in range(order) if m != m0]
+    y = xm.reshape(-1, x.shape[m0]) @ a0.permute(1, 0, 2).reshape(x.shape[m0], bsz * k)
+    y = y.reshape([x.shape[m] for m in rest] + [bsz, k])
+    cur = list(rest)
+    for m in others[1:]:
+        # Hadamard-reduce over mode m: broadcast (I_m, B, K) into y's layout and sum that axis
+        pos = cur.index(m)
+        view = [1] * len(cur) + [bsz, k]
+        view[pos] = x.shape[m]
+        y = (y * mats[m].permute(1, 0, 2).reshape(view)).sum(pos)
+        cur.pop(pos)
+    # y: (I_n, B, K)
+    return y.permute(1, 0, 2)
+
+
+def _grams(factors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [f.transpose(1, 2) @ f for f in factors]
+
+
+def _hadamard_except(grams: Sequence[torch.Tensor], n: int) -> torch.Tensor:
+    g = None
+    for m, gm in enumerate(grams):
+        if m != n:
+            g = gm.clone() if g is None else g * gm
+    return g
+
+
+def _row_outer(f: torch.Tensor) -> torch.Tensor:
+    """``(B, I, R) -> (B, I, R*R)`` row-wise outer products (for the weighted normal equations)."""
+    b, i, r = f.shape
+    return (f.unsqueeze(-1) * f.unsqueeze(-2)).reshape(b, i, r * r)
+
+
+class _Problem:
+    """The data of one fit: tensor, optional weights, and their cached operands."""
+
+    def __init__(self, x: torch.Tensor, w: torch.Tensor | None):
+        self.order = x.ndim
+        self.shape = tuple(x.shape)
+        self.weighted = w is not None
+        if w is None:
+            self.xop = _Operand(x)
+            self.wop = None
+            self.norm2 = float((x.double() ** 2).sum())
+        else:
+            wx = w * x
+            self.xop = _Operand(wx)  # MTTKRP of W*X is the weighted right-hand side
+            self.wop = _Operand(w)
+            self.norm2 = float((wx.double() * x.double()).sum())
+        if self.norm2 <= 0:
+            raise ConnectomeInputError(
+                "the (observed part of the) tensor is all zeros; expected some positive entries"
+            )
+
+    def inner_and_norm(self, factors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``<X, Xhat>_W`` and ``||Xhat||_W^2`` per restart (shape ``(B,)``, float64)."""
+        mats = list(factors)
+        m = _mttkrp(self.xop, mats, 0)
+        inner = (m.double() * factors[0].double()).sum(dim=(1, 2))
+        if not self.weighted:
+            g = _hadamard_except(_grams(factors), 0) * (factors[0].transpose(1, 2) @ factors[0])
+            return inner, g.double().sum(dim=(1, 2))
+        h = _mttkrp(self.wop, [None] + [_row_outer(f) for f in mats[1:]], 0)
+        b, i, r = factors[0].shape
+        h = h.reshape(b, i, r, r)
+        a = factors[0]
+        model = torch.einsum("bir,birs,bis->b", a.double(), h.double(), a.double())
+        return inner, model
+
+
+def _hals_columns(a: torch.Tensor, m: torch.Tensor, g: torch.Tensor, n_inner: int) -> None:
+    """In-place HALS sweeps on ``a`` (B, I, R) for ``min ||.||`` with shared Gram ``g`` (B, R, R)."""
+    r = a.shape[2]
+    diag = torch.diagonal(g, dim1=1, dim2=2).clamp_min(_EPS)  # (B, R)
+    for _ in range(n_inner):
+        for k in range(r):
+            upd = m[:, :, k] - torch.bmm(a, g[:, :, k : k + 1]).squeeze(-1)
+            a[:, :, k] = (a[:, :, k] + upd / diag[:, k : k + 1]).clamp_min(0.0)
+
+
+def _hals_columns_rowwise(a: torch.Tensor, m: torch.Tensor, h: torch.Tensor, n_inner: int) -> None:
+    """In-place HALS sweeps with one Gram per row: ``h`` is (B, I, R, R)."""
+    r = a.shape[2]
+    diag = torch.diagonal(h, dim1=2, dim2=3)  # (B, I, R)
+    for _ in range(n_inner):
+        for k in range(r):
+            upd = m[:, :, k] - (h[:, :, :, k] * a).sum(-1)
+            d = diag[:, :, k]
+            step = torch.where(d > _EPS, upd / d.clamp_min(_EPS), torch.zeros_like(upd))
+            a[:, :, k] = (a[:, :, k] + step).clamp_min(0.0)
+
+
+def _hals_iteration(
+    prob: _Problem, factors: list[torch.Tensor], n_inner: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One outer HALS iteration over all modes (in place). Returns ``(loss, model_norm2)`` (B,)."""
+    order = prob.order
+    if not prob.weighted:
+        grams = _grams(factors)
+        for n in range(order):
+            g = _hadamard_except(grams, n)
+            m = _mttkrp(prob.xop, factors, n)
+            _hals_columns(factors[n], m, g, n_inner)
+            grams[n] = factors[n].transpose(1, 2) @ factors[n]
+        inner = (m.double() * factors[-1].double()).sum(dim=(1, 2))
+        model = (g.double() * grams[-1].double()).sum(dim=(1, 2))
+    else:
+        outers = [_row_outer(f) for f in factors]
+        for n in range(order):
+            m = _mttkrp(prob.xop, factors, n)
+            b, i, r = factors[n].shape
+            h = _mttkrp(prob.wop, outers, n).reshape(b, i, r, r)
+            _hals_columns_rowwise(factors[n], m, h, n_inner)
+            outers[n] = _row_outer(factors[n])
+        a = factors[-1].double()
+        inner = (m.double() * a).sum(dim=(1, 2))
+        model = torch.einsum("bir,birs,bis->b", a, h.double(), a)
+    loss = (prob.norm2 - 2.0 * inner + model).clamp_min(0.0)
+    return loss, model
+
+
+def _rebalance(factors: list[torch.Tensor]) -> None:
+    """Give every mode's column the same norm (the geometric mean); the model is unchanged."""
+    norms = [f.norm(dim=1) for f in factors]  # (B, R)
+    logs = torch.stack([torch.log(nm.clamp_min(1e-300)) for nm in norms])
+    target = torch.exp(logs.mean(0))
+    for f, nm in zip(factors, norms, strict=True):
+        scale = torch.where(nm > 0, target / nm.clamp_min(1e-300), torch.zeros_like(nm))
+        f.mul_(scale.unsqueeze(1))
+
+
+def _scale_to_data(prob: _Problem, factors: list[torch.Tensor]) -> None:
+    """Multiply the model by the least-squares scalar ``<X, Xhat> / ||Xhat||^2`` (per restart)."""
+    inner, model = prob.inner_and_norm(factors)
+    lam = (inner / model.clamp_min(1e-300)).clamp_min(1e-12)
+    per_mode = lam ** (1.0 / prob.order)
+    for f in factors:
+        f.mul_(per_mode.to(f.dtype).view(-1, 1, 1))
+
+
+def _random_init(
+    shape: Sequence[int], rank: int, n_restarts: int, gen: torch.Generator, device, dtype
+) -> list[torch.Tensor]:
+    return [
+        torch.rand((n_restarts, s, rank), generator=gen, device=device, dtype=dtype) for s in shape
+    ]
+
+
+def _nndsvd_init(
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    rank: int,
+    n_restarts: int,
+    gen: torch.Generator,
+) -> list[torch.Tensor]:
+    """NNDSVD-style factors from a randomised truncated SVD of every unfolding (no full SVD).
+
+    Restart 0 is the deterministic NNDSVD; the others multiply it by uniform(0.5, 1.5) noise and add
+    a small uniform fill so they explore different basins.
+    """
+    if w is not None:
+        mean = float((w * x).sum() / w.sum().clamp_min(1.0))
+        x = torch.where(w > 0, x, torch.full_like(x, mean))
+    order = x.ndim
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen, device=gen.device).item())
+    factors = []
+    for n in range(order):
+        unf = x.movedim(n, 0).reshape(x.shape[n], -1)
+        q = min(rank + 4, min(unf.shape))
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed + n)
+            u, s, v = torch.svd_lowrank(unf, q=q, niter=3)
+        cols = []
+        for k in range(rank):
+            if k >= u.shape[1]:
+                cols.append(torch.rand(x.shape[n], generator=gen, device=x.device, dtype=x.dtype))
+                continue
+            uk, vk = u[:, k], v[:, k]
+            up, un = uk.clamp_min(0), (-uk).clamp_min(0)
+            vp, vn = vk.clamp_min(0), (-vk).clamp_min(0)
+            mp, mn = up.norm() * vp.norm(), un.norm() * vn.norm()
+            col = up / up.norm().clamp_min(_EPS) if mp >= mn else un / un.norm().clamp_min(_EPS)
+            cols.append(col * (s[k] * max(float(mp), float(mn))).clamp_min(_EPS) ** (1.0 / order))
+        base = torch.stack(cols, dim=1)  # (I_n, R)
+        out = base.unsqueeze(0).repeat(n_restarts, 1, 1)
+        if n_restarts > 1:
+            jitter = 0.5 + torch.rand(out[1:].shape, generator=gen, device=x.device, dtype=x.dtype)
+            fill = torch.rand(out[1:].shape, generator=gen, device=x.device, dtype=x.dtype)
+            out[1:] = out[1:] * jitter + 0.1 * fill * base.mean(0, keepdim=True)
+        factors.append(out)
+    return factors
+
+
+def _fit_core(
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    factors: list[torch.Tensor],
+    *,
+    max_iter: int,
+    tol: float,
+    n_inner: int,
+    callbacks: Sequence[Any] = (),
+    verbose: bool = False,
+) -> tuple[list[torch.Tensor], torch.Tensor, float, Any, bool]:
+    """Run HALS from ``factors`` (in place): factors, per-restart loss, norm2, FitResult, converged."""
+    prob = _Problem(x, w)
+    _scale_to_data(prob, factors)
+    _rebalance(factors)
+    state: dict[str, Any] = {"loss": None, "converged": False}
+
+    def step(it: int) -> dict[str, float]:
+        loss, _ = _hals_iteration(prob, factors, n_inner)
+        _rebalance(factors)
+        prev = state["loss"]
+        if prev is None:
+            change = float("inf")
+        else:
+            change = float(((prev - loss).abs() / prev.clamp_min(1e-300)).max())
+        state["loss"] = loss
+        best = float(loss.min())
+        return {
+            "loss": best,
+            "rel_error": float(np.sqrt(max(best, 0.0) / prob.norm2)),
+            "max_rel_change": change,
+        }
+
+    def converged(it: int, metrics) -> bool:
+        state["converged"] = tol > 0 and metrics["max_rel_change"] <= tol
+        return state["converged"]
+
+    res = fit_loop(
+        step,
+        max_iter=max_iter,
+        tol=0.0,
+        monitor="loss",
+        callbacks=[converged, *callbacks],
+        verbose=verbose,
+        desc="ntf",
+    )
+    loss = state["loss"]
+    if loss is None:
+        inner, model = prob.inner_and_norm(factors)
+        loss = (prob.norm2 - 2 * inner + model).clamp_min(0.0)
+    return factors, loss, prob.norm2, res, bool(state["converged"])
+
+
+def _normalise_sorted(factors: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    norms = [np.linalg.norm(f, axis=0) for f in factors]
+    weights = np.prod(norms, axis=0)
+    out = [f / np.where(nm > 0, nm, 1.0) for f, nm in zip(factors, norms, strict=True)]
+    order = np.argsort(-weights, kind="stable")
+    return [f[:, order] for f in out], weights[order]
+
+
+# --------------------------------------------------------------------------------------------
+# public functional API
+# --------------------------------------------------------------------------------------------
+
+
+def _as_tensor_and_weights(
+    tensor, mask, weights
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
+    dims = None
+    if isinstance(tensor, xr.DataArray):
+        dims = tuple(str(d) for d in tensor.dims)
+        arr = np.asarray(tensor.values, dtype=float)
+    else:
+        arr = np.asarray(tensor, dtype=float)
+    if arr.ndim < 2:
+        raise ConnectomeInputError(
+            f"tensor has {arr.ndim} dim(s) (shape {arr.shape}); expected at least 2 modes"
+        )
+    w = None
+    for name, extra in (("mask", mask), ("weights", weights)):
+        if extra is None:
+            continue
+        e = extra
+        if isinstance(e, xr.DataArray) and dims is not None:
+            if set(e.dims) != set(dims):
+                raise ConnectomeInputError(f"{name} has dims {tuple(e.dims)}; expected {dims}")
+            e = e.transpose(*dims)
+        e = np.asarray(e, dtype=float)
+        if e.shape != arr.shape:
+            raise ConnectomeInputError(
+                f"{name} has shape {e.shape}; expected the tensor's shape {arr.shape}"
+            )
+        if not np.all(np.isfinite(e)) or np.any(e < 0):
+            raise ConnectomeInputError(f"{name} must be finite and >= 0 everywhere")
+        w = e if w is None else w * e
+    finite = np.isfinite(arr)
+    if not finite.all():
+        w = finite.astype(float) if w is None else w * finite
+    observed = arr[finite] if w is None else arr[(w > 0) & finite]
+    if observed.size and observed.min() < 0:
+        raise ConnectomeInputError(
+            f"tensor has negative entries (min {observed.min():.4g}); non-negative tensor "
+            "factorisation expects a tensor >= 0 (mask or clip the negative entries)"
+        )
+    arr = np.where(finite, arr, 0.0)
+    if w is not None:
+        arr = np.where(w > 0, arr, 0.0)
+    return arr, w, dims
+
+
+def ntf(
+    tensor,
+    rank: int,
+    *,
+    mask=None,
+    weights=None,
+    n_restarts: int = 1,
+    init: str | Sequence = "random",
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    n_inner: int = 3,
+    device: str = "auto",
+    dtype: str | None = None,
+    random_state: int | np.random.Generator | None = None,
+    callbacks: Sequence = (),
+    verbose: bool = False,
+) -> NTFFit:
+    """Non-negative CP decomposition of a tensor of any order by batched HALS.
+
+    Minimises ``sum W (X - [[A_1, ..., A_N]])^2`` over ``A_n >= 0`` with ``W`` the product of
+    ``mask``, ``weights`` and the finite entries of ``X`` (NaN entries are missing).
+
+    Parameters
+    ----------
+    tensor : array_like or xarray.DataArray
+        Non-negative data with at least 2 modes; NaN marks missing entries.
+    rank : int
+        Number of components ``R``.
+    mask : array_like of bool, optional
+        True where an entry is observed; same shape as ``tensor``.
+    weights : array_like, optional
+        Non-negative per-entry weights, same shape as ``tensor``.
+    n_restarts : int
+        Restarts, fitted together in one batched tensor; the lowest-loss one is returned.
+    init : {"random", "nndsvd"} or sequence of arrays
+        Uniform random, NNDSVD-style from a randomised truncated SVD, or explicit factors (one
+        ``(I_n, R)`` or ``(n_restarts, I_n, R)`` array per mode; warm start).
+    max_iter : int
+        Maximum outer iterations (one update of every mode).
+    tol : float
+        Stop when every restart's relative loss change is ``<= tol``.
+    n_inner : int
+        HALS sweeps over the columns per mode update.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    dtype : str, optional
+        ``"float32"`` or ``"float64"``; default float64 on CPU, float32 on CUDA.
+    random_state : int or numpy Generator, optional
+        Seed for the initialisation.
+    callbacks : sequence of callable
+        Passed to :func:`neuroana.backend.fit_loop` (``cb(iteration, metrics) -> bool``).
+    verbose : bool
+        Progress bar.
+
+    Returns
+    -------
+    NTFFit
+
+    Raises
+    ------
+    ConnectomeInputError
+        Negative entries, mask or weights of the wrong shape, rank < 1, unknown init.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.connectome import ntf
+    >>> rng = np.random.default_rng(0)
+    >>> a, b, c = rng.random((20, 2)), rng.random((15, 2)), rng.random((10, 2))
+    >>> x = np.einsum("ir,jr,kr->ijk", a, b, c)
+    >>> fit = ntf(x, 2, n_restarts=4, random_state=0, device="cpu")
+    >>> fit.rel_error < 1e-3
+    True
+    """
+    if not isinstance(rank, int | np.integer) or rank < 1:
+        raise ConnectomeInputError(f"rank={rank!r}; expected a positive integer")
+    if n_restarts < 1:
+        raise ConnectomeInputError(f"n_restarts={n_restarts!r}; expected >= 1")
+    if n_inner < 1:
+        raise ConnectomeInputError(f"n_inner={n_inner!r}; expected >= 1")
+    arr, w, _ = _as_tensor_and_weights(tensor, mask, weights)
+    dev = resolve_device(device)
+    dt = (
+        resolve_dtype(dtype)
+        if dtype is not None
+        else (torch.float64 if dev.type == "cpu" else torch.float32)
+    )
+    _, gen = make_generators(random_state, dev)
+    x = torch.as_tensor(arr, dtype=dt, device=dev)
+    wt = None if w is None else torch.as_tensor(w, dtype=dt, device=dev)
+    if isinstance(init, str):
+        if init == "random":
+            factors = _random_init(x.shape, int(rank), n_restarts, gen, dev, dt)
+        elif init == "nndsvd":
+            factors = _nndsvd_init(x, wt, int(rank), n_restarts, gen)
+        else:
+            raise ConnectomeInputError(
+                f"init={init!r}; expected 'random', 'nndsvd' or a list of factor arrays"
+            )
+    else:
+        factors = _explicit_init(init, x.shape, int(rank), n_restarts, dev, dt)
+    factors, loss, norm2, res, conv = _fit_core(
+        x,
+        wt,
+        factors,
+        max_iter=max_iter,
+        tol=tol,
+        n_inner=n_inner,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    rel = np.sqrt(np.maximum(loss.cpu().numpy(), 0.0) / norm2)
+    best = int(np.argmin(rel))
+    restart_factors = [f.detach().cpu().numpy().astype(float) for f in factors]
+    fac, wts = _normalise_sorted([f[best] for f in restart_factors])
+    return NTFFit(
+        factors=fac,
+        weights=wts,
+        rel_error=float(rel[best]),
+        restart_rel_errors=rel,
+        restart_factors=restart_factors,
+        best_restart=best,
+        n_iter=res.n_iter,
+        converged=conv,
+        history=res.history,
+    )
+
+
+def _explicit_init(init, shape, rank, n_restarts, dev, dt) -> list[torch.Tensor]:
+    init = list(init)
+    if len(init) != len(shape):
+        raise ConnectomeInputError(
+            f"init has {len(init)} factor arrays; expected one per mode ({len(shape)})"
+        )
+    out = []
+    for n, f in enumerate(init):
+        a = np.asarray(f, dtype=float)
+        if a.ndim == 2:
+            a = np.broadcast_to(a, (n_restarts, *a.shape))
+        if a.shape != (n_restarts, shape[n], rank):
+            raise ConnectomeInputError(
+                f"init factor {n} has shape {a.shape}; expected ({shape[n]}, {rank}) or "
+                f"({n_restarts}, {shape[n]}, {rank})"
+            )
+        if np.any(a < 0) or not np.all(np.isfinite(a)):
+            raise ConnectomeInputError(f"init factor {n} must be finite and >= 0")
+        out.append(torch.as_tensor(np.array(a), dtype=dt, device=dev).clone())
+    return out

@@ -1,0 +1,126 @@
+"""NTF exactness: sklearn NMF objective, mask invariance, planted recovery, loss identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroana.connectome import (
+    ConnectomeInputError,
+    NonNegativeTensorFactorization,
+    factor_match_score,
+    ntf,
+)
+from neuroana.datasets.connectome_sim import make_connectome_tensor
+
+
+def test_two_way_matches_sklearn_nmf_objective():
+    from sklearn.decomposition import NMF
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3)) @ rng.random((3, 30)) + 0.05 * rng.random((40, 30))
+    nmf = NMF(3, init="nndsvda", solver="cd", tol=1e-10, max_iter=5000, random_state=0).fit(x)
+    sk = np.linalg.norm(x - nmf.transform(x) @ nmf.components_)
+    fit = ntf(x, 3, n_restarts=8, tol=1e-12, max_iter=5000, device="cpu", random_state=0)
+    ours = fit.rel_error * np.linalg.norm(x)
+    # our objective reported from Grams+MTTKRP equals the dense residual
+    a, b = fit.factors
+    dense = np.linalg.norm(x - (a * fit.weights) @ b.T)
+    assert ours == pytest.approx(dense, rel=1e-6)
+    assert ours <= sk * (1 + 1e-4)
+    assert ours == pytest.approx(sk, rel=1e-3)
+
+
+def test_masked_entries_have_no_influence():
+    rng = np.random.default_rng(1)
+    x = np.einsum("ir,jr,kr->ijk", rng.random((15, 2)), rng.random((12, 2)), rng.random((6, 2)))
+    x += 0.05 * rng.random(x.shape)
+    mask = rng.random(x.shape) > 0.3
+    y = x.copy()
+    y[~mask] = rng.random((~mask).sum()) * 100.0  # garbage where masked
+    kw = dict(n_restarts=2, max_iter=50, tol=0, device="cpu", random_state=3)
+    f1 = ntf(x, 2, mask=mask, **kw)
+    f2 = ntf(y, 2, mask=mask, **kw)
+    f3 = ntf(np.where(mask, x, np.nan), 2, **kw)
+    for a, b, c in zip(f1.factors, f2.factors, f3.factors, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    # the reported error is the masked objective, checked densely
+    xh = np.einsum("ir,jr,kr,r->ijk", *f1.factors, f1.weights)
+    dense = np.linalg.norm((x - xh)[mask]) / np.linalg.norm(x[mask])
+    assert f1.rel_error == pytest.approx(dense, rel=1e-8)
+
+
+def test_masked_hals_is_monotone_and_fits_observed():
+    rng = np.random.default_rng(2)
+    x = np.einsum("ir,jr,kr->ijk", rng.random((20, 3)), rng.random((10, 3)), rng.random((8, 3)))
+    mask = rng.random(x.shape) > 0.4
+    fit = ntf(x, 3, mask=mask, n_restarts=4, tol=1e-10, max_iter=1500, device="cpu", random_state=0)
+    loss = fit.history["loss"].values
+    assert np.all(np.diff(loss) <= 1e-9 * loss[:-1] + 1e-12 * loss[0])
+    xh = np.einsum("ir,jr,kr,r->ijk", *fit.factors, fit.weights)
+    # exact low-rank data: the held-out (masked) entries are predicted too
+    assert np.linalg.norm((x - xh)[~mask]) / np.linalg.norm(x[~mask]) < 1e-2
+
+
+@pytest.mark.parametrize("init", ["random", "nndsvd"])
+def test_planted_recovery_fms(init):
+    sim = make_connectome_tensor(n_rois=24, n_windows=40, n_animals=4, random_state=0)
+    est = NonNegativeTensorFactorization(
+        3, n_restarts=4, init=init, max_iter=400, tol=1e-6, device="cpu", random_state=0
+    ).fit(sim.tensor)
+    score = factor_match_score(sim.factors, est.factor_list()).score
+    assert score >= 0.95
+    assert est.factors_["pair_factor"].dims == ("pair", "component")
+    assert "roi_i" in est.factors_["pair_factor"].coords
+    assert est.history_.sizes["iteration"] == est.n_iter_
+
+
+def test_four_way_tensor_exact():
+    rng = np.random.default_rng(4)
+    f = [rng.random((s, 2)) for s in (7, 6, 5, 4)]
+    x = np.einsum("ir,jr,kr,lr->ijkl", *f)
+    fit = ntf(x, 2, n_restarts=6, tol=1e-12, max_iter=3000, device="cpu", random_state=0)
+    assert fit.rel_error < 1e-4
+    assert (
+        factor_match_score(
+            f, [a * (fit.weights if n == 0 else 1) for n, a in enumerate(fit.factors)]
+        ).score
+        > 0.99
+    )
+
+
+def test_fms_oracle_permutation_and_scale():
+    rng = np.random.default_rng(0)
+    f = [rng.random((6, 3)), rng.random((5, 3))]
+    g = [f[0][:, [1, 2, 0]] * 3.0, f[1][:, [1, 2, 0]] / 3.0]
+    al = factor_match_score(f, g)
+    assert al.score == pytest.approx(1.0)
+    assert al.permutation.tolist() == [2, 0, 1]
+    h = [f[0] * [1.0, 1.0, 2.0], f[1]]  # component 2 weight doubled -> its similarity is 1/2
+    assert factor_match_score(f, h).similarities[2] == pytest.approx(0.5)
+
+
+def test_bad_inputs():
+    x = np.random.default_rng(0).random((5, 4, 3))
+    with pytest.raises(ConnectomeInputError, match="negative"):
+        ntf(x - 0.5, 2, device="cpu")
+    with pytest.raises(ConnectomeInputError, match="shape"):
+        ntf(x, 2, mask=np.ones((5, 4)), device="cpu")
+    with pytest.raises(ConnectomeInputError, match="rank"):
+        ntf(x, 0, device="cpu")
+    with pytest.raises(ConnectomeInputError, match="init"):
+        ntf(x, 2, init="svd", device="cpu")
+
+
+@pytest.mark.gpu
+def test_cpu_and_gpu_agree():
+    sim = make_connectome_tensor(random_state=0)
+    kw = dict(n_restarts=2, max_iter=40, tol=0, random_state=0, dtype="float64")
+    init = [np.random.default_rng(0).random((2, s, 3)) for s in sim.tensor.shape]
+    a = ntf(sim.tensor, 3, init=init, device="cpu", **kw)
+    b = ntf(sim.tensor, 3, init=init, device="cuda", **kw)
+    assert torch.cuda.is_available()
+    for fa, fb in zip(a.factors, b.factors, strict=True):
+        np.testing.assert_allclose(fa, fb, rtol=1e-6, atol=1e-8)
