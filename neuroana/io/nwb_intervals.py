@@ -55,13 +55,15 @@ def read_intervals(path: PathLike, name: str = "epochs") -> pd.DataFrame:
 
     Examples
     --------
-    >>> from neuroana.datasets import write_sample_nwb  # doctest: +SKIP
-    >>> from neuroana.io import read_intervals  # doctest: +SKIP
-    >>> read_intervals("session.nwb", "epochs")  # doctest: +SKIP
-        start_time  stop_time     tags
-    id
-    0          0.0      600.0  [sleep]
-    1        600.0     1200.0   [wake]
+    >>> import pathlib, tempfile
+    >>> from neuroana.datasets import make_session
+    >>> from neuroana.io import write_session_nwb
+    >>> s = make_session(random_state=1, duration=5.0, n_units=3, n_rois=4)
+    >>> path = write_session_nwb(s, pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
+    >>> from neuroana.io import read_intervals
+    >>> df = read_intervals(path, "epochs")
+    >>> df["start_time"].tolist(), df["stop_time"].tolist(), df["tags"].tolist()
+    ([0.0, 3.75], [3.75, 5.0], [['wake'], ['sleep']])
     """
     label = file_label(path)
     with open_h5(path) as f:

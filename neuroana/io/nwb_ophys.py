@@ -102,9 +102,14 @@ def read_roi_traces(path: PathLike, name: str | None = None) -> xr.DataArray:
 
     Examples
     --------
-    >>> from neuroana.io import read_roi_traces  # doctest: +SKIP
-    >>> read_roi_traces("pynapple_suite2p_2022_08_08.nwb").shape  # doctest: +SKIP
-    (2000, 219)
+    >>> import pathlib, tempfile
+    >>> from neuroana.datasets import make_session
+    >>> from neuroana.io import write_session_nwb
+    >>> s = make_session(random_state=1, duration=5.0, n_units=3, n_rois=4)
+    >>> path = write_session_nwb(s, pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
+    >>> from neuroana.io import read_roi_traces
+    >>> read_roi_traces(path).dims
+    ('time', 'roi')
     """
     label = file_label(path)
     with open_h5(path) as f:

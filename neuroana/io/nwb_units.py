@@ -169,10 +169,15 @@ def read_spike_counts(
 
     Examples
     --------
-    >>> from neuroana.io import read_spike_counts  # doctest: +SKIP
-    >>> counts = read_spike_counts("A2929-200711.nwb", 0.025, interval=("epochs", "wake"))  # doctest: +SKIP
-    >>> counts.shape  # doctest: +SKIP
-    (24000, 15)
+    >>> import pathlib, tempfile
+    >>> from neuroana.datasets import make_session
+    >>> from neuroana.io import write_session_nwb
+    >>> s = make_session(random_state=1, duration=5.0, n_units=3, n_rois=4)
+    >>> path = write_session_nwb(s, pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
+    >>> from neuroana.io import read_spike_counts
+    >>> counts = read_spike_counts(path, 0.25, interval=("epochs", "wake"))
+    >>> counts.dims, counts.shape, counts.attrs["start"], counts.attrs["stop"]
+    (('time', 'unit'), (15, 3), 0.0, 3.75)
     """
     label = file_label(path)
     bin_size = float(bin_size)
