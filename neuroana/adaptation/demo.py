@@ -24,7 +24,11 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
         **truth, noise=0.01, n_sessions=4 if quick else 11, random_state=rng_seed
     )
     model = GainAdaptationModel(max_iter=4 if quick else 15, random_state=rng_seed).fit(data)
-    got = {"tuning_width": model.tuning_width_, "recurrence": model.recurrence_, "alpha": model.alpha_}
+    got = {
+        "tuning_width": model.tuning_width_,
+        "recurrence": model.recurrence_,
+        "alpha": model.alpha_,
+    }
     return {
         "section": "adaptation",
         "true": truth,

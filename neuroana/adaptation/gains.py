@@ -193,7 +193,9 @@ def online_log_gains(
 
     def step(t):
         idx = rng.choice(k, size=batch_size, p=pn)
-        p_hat = torch.as_tensor(np.bincount(idx, minlength=k) / batch_size, dtype=F.dtype, device=F.device)
+        p_hat = torch.as_tensor(
+            np.bincount(idx, minlength=k) / batch_size, dtype=F.dtype, device=F.device
+        )
         d = objective.online_direction(torch.exp(state["u"]), M, F, p_hat)
         eta = learning_rate / (1.0 + t / 100.0) ** 0.6
         state["u"] = state["u"] + eta * d
@@ -285,7 +287,9 @@ def optimal_gains(
     True
     """
     if not isinstance(network, RecurrentGainNetwork):
-        raise AdaptationInputError(f"network is {type(network).__name__}; expected RecurrentGainNetwork")
+        raise AdaptationInputError(
+            f"network is {type(network).__name__}; expected RecurrentGainNetwork"
+        )
     obj = get_objective(objective)
     p = torch.as_tensor(check_prior(stimulus_prior, network.stimuli.size), dtype=torch.float64)
     M = torch.as_tensor(network.resolvent(), dtype=torch.float64)

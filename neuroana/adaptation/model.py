@@ -79,7 +79,9 @@ def predict_core(
     """
     dt = priors.dtype
     width = torch.exp(log_width)
-    d = torch.as_tensor((stim[None, :] - pref[:, None] + period / 2) % period - period / 2, dtype=dt)
+    d = torch.as_tensor(
+        (stim[None, :] - pref[:, None] + period / 2) % period - period / 2, dtype=dt
+    )
     w = 2 * np.pi * width / period
     F = torch.exp((torch.cos(2 * np.pi * d / period) - 1) / w**2) + baseline
     n = pref.size
@@ -124,7 +126,9 @@ def _priors_for(data: xr.DataArray, adapter: float, period: float) -> torch.Tens
     pa = np.asarray(data.adaptor_probability.values, float)
     P = np.stack(
         [
-            np.stack([uniform_prior(stim.size), biased_prior(stim, adapter, float(a), period=period)])
+            np.stack(
+                [uniform_prior(stim.size), biased_prior(stim, adapter, float(a), period=period)]
+            )
             for a in pa
         ]
     )
@@ -263,14 +267,19 @@ class GainAdaptationModel(BaseEstimator):
         self.history_ = res.history
         self.n_iter_ = res.n_iter
         self.tuning_width_ = float(torch.exp(self._params[0]))
-        self.recurrence_ = 0.0 if self.variant == "feedforward" else float(torch.tanh(self._params[1]))
+        self.recurrence_ = (
+            0.0 if self.variant == "feedforward" else float(torch.tanh(self._params[1]))
+        )
         self.alpha_ = float(torch.sigmoid(self._params[2]))
         _, g = predict_core(*self._params, **kw)
         self.gains_ = xr.DataArray(
             g.detach().numpy(),
             dims=("session", "ensemble", "neuron"),
-            coords={"session": data.session.values, "ensemble": data.ensemble.values,
-                    "neuron": data.neuron.values},
+            coords={
+                "session": data.session.values,
+                "ensemble": data.ensemble.values,
+                "neuron": data.neuron.values,
+            },
             name="gain",
         )
         return self

@@ -56,7 +56,9 @@ def tuning_matrix(
     d = wrapped_difference(stimuli[None, :], preferred[:, None], period)
     if kind == "von_mises":
         if period is None:
-            raise AdaptationInputError("von Mises tuning needs a ring geometry; use tuning='gaussian'")
+            raise AdaptationInputError(
+                "von Mises tuning needs a ring geometry; use tuning='gaussian'"
+            )
         w = 2 * np.pi * width / period
         shape = np.exp((np.cos(2 * np.pi * d / period) - 1.0) / w**2)
     else:
@@ -198,7 +200,11 @@ class RecurrentGainNetwork:
             raise AdaptationInputError(f"geometry={geometry!r}; expected one of {_GEOMETRIES}")
         if tuning not in _TUNINGS:
             raise AdaptationInputError(f"tuning={tuning!r}; expected one of {_TUNINGS}")
-        for name, val in (("tuning_width", tuning_width), ("kernel_width", kernel_width), ("tau", tau)):
+        for name, val in (
+            ("tuning_width", tuning_width),
+            ("kernel_width", kernel_width),
+            ("tau", tau),
+        ):
             if not np.isfinite(val) or val <= 0:
                 raise AdaptationInputError(f"{name}={val!r}; expected a positive number")
         if geometry == "ring" and (not np.isfinite(period) or period <= 0):
@@ -216,16 +222,18 @@ class RecurrentGainNetwork:
                 raise AdaptationInputError(f"n_neurons={n_neurons!r}; expected a positive integer")
             n = int(n_neurons)
             preferred = (
-                lo + (hi - lo) * np.arange(n) / n
-                if geometry == "ring"
-                else np.linspace(lo, hi, n)
+                lo + (hi - lo) * np.arange(n) / n if geometry == "ring" else np.linspace(lo, hi, n)
             )
         self.preferred = np.asarray(preferred, dtype=float).ravel()
         if np.isscalar(stimuli) or np.ndim(stimuli) == 0:
             k = int(stimuli)
             if k < 1:
-                raise AdaptationInputError(f"stimuli={stimuli!r}; expected a positive count or a grid")
-            stimuli = lo + (hi - lo) * np.arange(k) / k if geometry == "ring" else np.linspace(lo, hi, k)
+                raise AdaptationInputError(
+                    f"stimuli={stimuli!r}; expected a positive count or a grid"
+                )
+            stimuli = (
+                lo + (hi - lo) * np.arange(k) / k if geometry == "ring" else np.linspace(lo, hi, k)
+            )
         self.stimuli = np.asarray(stimuli, dtype=float).ravel()
         if not np.all(np.isfinite(self.stimuli)):
             raise AdaptationInputError("stimuli contain non-finite values")
@@ -317,7 +325,9 @@ class RecurrentGainNetwork:
         if method not in ("auto", "dense", "fft"):
             raise AdaptationInputError(f"method={method!r}; expected 'auto', 'dense' or 'fft'")
         if method == "fft" and self._circ is None:
-            raise AdaptationInputError("method='fft' needs a circulant W (ring kernel); use 'dense'")
+            raise AdaptationInputError(
+                "method='fft' needs a circulant W (ring kernel); use 'dense'"
+            )
         gt = torch.as_tensor(g, dtype=torch.float64)
         Ft = torch.as_tensor(self.F, dtype=torch.float64)
         if method == "fft" or (method == "auto" and self._circ is not None):
@@ -374,9 +384,13 @@ class RecurrentGainNetwork:
             raise AdaptationInputError(f"dt={dt!r}; expected a positive step")
         drive = g[:, None] * self.F
         A = self.W - np.eye(self.n_neurons)
-        r = np.zeros_like(drive) if r0 is None else np.broadcast_to(
-            np.asarray(r0, float).reshape(self.n_neurons, -1), drive.shape
-        ).copy()
+        r = (
+            np.zeros_like(drive)
+            if r0 is None
+            else np.broadcast_to(
+                np.asarray(r0, float).reshape(self.n_neurons, -1), drive.shape
+            ).copy()
+        )
 
         def rhs(x):
             return (A @ x + drive) / self.tau

@@ -102,7 +102,9 @@ class EfficientCoding:
         """Whether ``L`` is an expectation over stimuli (needed for the unbiased online rule)."""
         return not self.centered
 
-    def loss(self, g: torch.Tensor, M: torch.Tensor, F: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, g: torch.Tensor, M: torch.Tensor, F: torch.Tensor, p: torch.Tensor
+    ) -> torch.Tensor:
         """Objective value (to minimise); batch dims of the inputs are kept."""
         a, A = ensemble_moments(M, F, p, centered=self.centered)
         l1 = (a * g).sum(-1)
@@ -193,7 +195,9 @@ class Homeostatic:
         mu = torch.einsum("...nk,...k->...n", F, p)
         return torch.einsum("...nm,...m->...n", M, mu * g)
 
-    def loss(self, g: torch.Tensor, M: torch.Tensor, F: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, g: torch.Tensor, M: torch.Tensor, F: torch.Tensor, p: torch.Tensor
+    ) -> torch.Tensor:
         """Objective value (to minimise)."""
         m = self._mean_response(g, M, F, p)
         return 0.5 * ((m / self.target - 1.0) ** 2).sum(-1)

@@ -79,10 +79,16 @@ def simulate_adaptation(
     True
     """
     if not isinstance(network, RecurrentGainNetwork):
-        raise AdaptationInputError(f"network is {type(network).__name__}; expected RecurrentGainNetwork")
+        raise AdaptationInputError(
+            f"network is {type(network).__name__}; expected RecurrentGainNetwork"
+        )
     s = network.stimuli
     k = s.size
-    p0 = uniform_prior(k) if prior_before is None else check_prior(prior_before, k, name="prior_before")
+    p0 = (
+        uniform_prior(k)
+        if prior_before is None
+        else check_prior(prior_before, k, name="prior_before")
+    )
     p1 = (
         biased_prior(s, adapter, adaptor_probability, period=network.period, width=prior_width)
         if prior_after is None

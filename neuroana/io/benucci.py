@@ -97,7 +97,9 @@ def read_benucci(
     sessions = _load_resps(path)
     for i, s in enumerate(sessions):
         if s.shape != (13, 21, 2):
-            raise BenucciFormatError(f"{path}: session {i} has shape {s.shape}; expected (13, 21, 2)")
+            raise BenucciFormatError(
+                f"{path}: session {i} has shape {s.shape}; expected (13, 21, 2)"
+            )
     arr = np.stack(sessions)
     pref = np.linspace(-90.0, 90.0, 13)
     stim = np.linspace(-90.0, 90.0, 21)

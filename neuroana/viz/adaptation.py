@@ -29,7 +29,9 @@ def plot_tuning_before_after(ds: xr.Dataset, *, every: int = 3, ax=None):
     fig, ax = _axes(ax)
     colors = __import__("matplotlib").colormaps["twilight"](np.linspace(0, 1, ds.sizes["neuron"]))
     for i in range(0, ds.sizes["neuron"], every):
-        ax.plot(ds.stimulus, ds.tuning.isel(neuron=i).sel(condition="before"), "--", color=colors[i])
+        ax.plot(
+            ds.stimulus, ds.tuning.isel(neuron=i).sel(condition="before"), "--", color=colors[i]
+        )
         ax.plot(ds.stimulus, ds.tuning.isel(neuron=i).sel(condition="after"), "-", color=colors[i])
     ax.axvline(ds.attrs.get("adapter", 0.0), color="k", lw=1)
     ax.set(xlabel="stimulus", ylabel="response", title="tuning: before (--) / after (-)")
@@ -42,8 +44,11 @@ def plot_shift_vs_distance(ds: xr.Dataset, ax=None):
     order = np.argsort(ds.distance_from_adapter.values)
     ax.plot(ds.distance_from_adapter.values[order], ds.pref_shift.values[order], "o-")
     ax.axhline(0, color="k", lw=0.8)
-    ax.set(xlabel="preferred - adapter", ylabel="shift of preference",
-           title="repulsion when shift has the sign of distance")
+    ax.set(
+        xlabel="preferred - adapter",
+        ylabel="shift of preference",
+        title="repulsion when shift has the sign of distance",
+    )
     return fig, ax
 
 
