@@ -132,9 +132,12 @@ def main():
         "shared, and oversubscribed OpenMP spin-waits distort both sides)",
     )
     a = p.parse_args()
-    from threadpoolctl import threadpool_limits
+    try:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(a.threads)
+        threadpool_limits(a.threads)
+    except ImportError:  # numpy BLAS threads then follow the environment
+        pass
     torch.set_num_threads(a.threads)
     shape = (590, 200, 20) if a.quick else (1770, 600, 20)
     rank = 8
