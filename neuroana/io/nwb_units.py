@@ -11,6 +11,7 @@ import xarray as xr
 from neuroana.io.errors import NWBError, NWBWarning
 from neuroana.io.nwb_file import PathLike, file_label, open_h5, typed
 from neuroana.io.nwb_intervals import resolve_interval
+from neuroana.preprocess.binning import bin_spike_times
 
 
 def _units_group(f, label: str):
@@ -92,40 +93,6 @@ def read_spike_times(path: PathLike) -> dict[int, np.ndarray]:
         return _spike_times(f, label)
 
 
-def _n_bins(span: float, bin_size: float) -> int:
-    """Whole bins in ``span``; a ratio within 1e-9 (relative) of an integer counts as that integer."""
-    ratio = span / bin_size
-    nearest = round(ratio)
-    if abs(ratio - nearest) <= 1e-9 * max(1.0, abs(ratio)):
-        return int(nearest)
-    return int(math.floor(ratio))
-
-
-def bin_spike_times(
-    spikes: dict[int, np.ndarray], bin_size: float, start: float, stop: float | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Count spikes in left-closed bins ``[edges[k], edges[k+1])``; returns ``(counts, edges)``.
-
-    ``edges = start + arange(n + 1) * bin_size`` (float64); spike ``t`` falls in bin
-    ``searchsorted(edges, t, side="right") - 1``; spikes outside ``[edges[0], edges[-1])`` are
-    dropped. With ``stop=None`` the bins run past the last spike.
-    """
-    if stop is None:
-        last = max((float(t[-1]) for t in spikes.values() if t.size), default=start)
-        n = max(_n_bins(last - start, bin_size), 0)
-        while start + n * bin_size <= last:
-            n += 1
-    else:
-        n = _n_bins(stop - start, bin_size)
-    edges = start + np.arange(n + 1, dtype=np.float64) * bin_size
-    counts = np.zeros((n, len(spikes)), dtype=np.int64)
-    for j, t in enumerate(spikes.values()):
-        k = np.searchsorted(edges, t, side="right") - 1
-        k = k[(k >= 0) & (k < n)]
-        counts[:, j] = np.bincount(k, minlength=n)
-    return counts, edges
-
-
 def read_spike_counts(
     path: PathLike,
     bin_size: float,
@@ -199,22 +166,11 @@ def read_spike_counts(
                 f"{label}: start={start}, stop={stop}, bin_size={bin_size}; expected finite "
                 "start < stop holding at least one bin"
             )
-    counts, edges = bin_spike_times(spikes, bin_size, start, stop)
-    attrs = {
-        "bin_size": bin_size,
-        "start": float(edges[0]),
-        "stop": float(edges[-1]),
-        "source_file": label,
-    }
+    try:
+        counts = bin_spike_times(spikes, bin_size, start, stop)
+    except ValueError as exc:
+        raise NWBError(f"{label}: {exc}") from exc
+    attrs = {**counts.attrs, "source_file": label}
     if interval is not None:
         attrs["interval"] = f"{interval[0]}:{interval[1]}"
-    return xr.DataArray(
-        counts,
-        dims=("time", "unit"),
-        coords={
-            "time": edges[:-1] + bin_size / 2,
-            "unit": np.asarray(list(spikes), dtype=np.int64),
-        },
-        name="spike_counts",
-        attrs=attrs,
-    )
+    return counts.assign_coords(unit=np.asarray(list(spikes), dtype=np.int64)).assign_attrs(attrs)
