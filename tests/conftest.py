@@ -24,7 +24,11 @@ def pytest_collection_modifyitems(config, items):
     except ImportError:  # pragma: no cover
         has_cuda = False
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    skip_napari = pytest.mark.skip(reason="napari tests need a display (CI runs them under Xvfb)")
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     for item in items:
+        if "napari" in item.keywords and not has_display:
+            item.add_marker(skip_napari)
         if "slow" in item.keywords and not config.getoption("--runslow"):
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_cuda:

@@ -1,0 +1,99 @@
+"""The napari plugin on real NWB files: manifest, reader layers, traces widget, a rendered layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("npe2")
+
+from neuroana.viz.napari._reader import get_fisbe_reader, get_nwb_reader, masks_to_labels  # noqa: E402
+
+SUITE2P = "pynapple_suite2p_2022_08_08.nwb"
+INSCOPIX = "pynapple_inscopix-cnmfe_A0634-210127.nwb"
+
+
+def test_manifest_validates():
+    from npe2 import PluginManifest
+
+    pm = PluginManifest.from_distribution("neuroana")
+    assert pm.name == "neuroana"
+    readers = {r.command for r in pm.contributions.readers}
+    assert readers == {"neuroana.get_nwb_reader", "neuroana.get_fisbe_reader"}
+    # every command resolves to an importable callable
+    for cmd in pm.contributions.commands:
+        module, attr = cmd.python_name.split(":")
+        mod = __import__(module, fromlist=[attr])
+        assert callable(getattr(mod, attr)), cmd.python_name
+
+
+def test_reader_only_claims_nwb(tmp_path):
+    assert get_nwb_reader(str(tmp_path / "x.tif")) is None
+    assert get_fisbe_reader(str(tmp_path)) is None  # a folder without volumes/raw
+
+
+def test_masks_to_labels_matches_brute_force():
+    rng = np.random.default_rng(0)
+    m = rng.random((4, 6, 7)) * (rng.random((4, 6, 7)) > 0.6)
+    lab = masks_to_labels(m)
+    for y in range(6):
+        for x in range(7):
+            w = m[:, y, x]
+            assert lab[y, x] == (0 if not (w > 0).any() else int(np.argmax(w)) + 1)
+
+
+def test_nwb_reader_layers_on_real_suite2p(nwb_dir):
+    from neuroana.io import read_roi_masks
+
+    path = str(nwb_dir / SUITE2P)
+    layers = get_nwb_reader(path)(path)
+    by_name = {kw["name"]: (data, kw, kind) for data, kw, kind in layers}
+    assert {"meanImg", "max_proj", "Vcorr", "ROIs"} <= set(by_name)
+    labels, kw, kind = by_name["ROIs"]
+    assert kind == "labels" and labels.shape == (608, 608)
+    masks = read_roi_masks(path)
+    # every ROI with any pixel shows up, labelled by its position + 1
+    covered = set(np.unique(labels)) - {0}
+    nonempty = {i + 1 for i in range(masks.sizes["roi"]) if (masks.values[i] > 0).any()}
+    assert covered <= nonempty and len(covered) >= 0.9 * len(nonempty)
+    assert kw["metadata"]["nwb_path"] == path
+    assert kw["metadata"]["roi_ids"] == masks["roi"].values.tolist()
+
+
+@pytest.mark.napari
+def test_traces_widget_plots_selected_roi(make_napari_viewer, nwb_dir):
+    from neuroana.io import read_roi_traces
+    from neuroana.viz.napari._widgets import TracesWidget
+
+    viewer = make_napari_viewer()
+    path = str(nwb_dir / INSCOPIX)
+    for data, kw, kind in get_nwb_reader(path)(path):
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    widget = TracesWidget(viewer)
+    layer = viewer.layers["ROIs"]
+    viewer.layers.selection.active = layer
+    layer.selected_label = 3
+    line = widget.figure.axes[0].lines[0]
+    expected = read_roi_traces(path).isel(roi=2)
+    np.testing.assert_array_equal(line.get_ydata(), expected.values)
+    assert widget.figure.axes[0].get_title() == f"ROI {int(expected.roi)}"
+
+
+@pytest.mark.napari
+def test_roi_labels_layer_draws(make_napari_viewer, nwb_dir):
+    viewer = make_napari_viewer(show=True)
+    path = str(nwb_dir / INSCOPIX)
+    for data, kw, kind in get_nwb_reader(path)(path):
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    viewer.reset_view()
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    rgb = shot[..., :3].astype(int)
+    lit = (rgb.sum(-1) > 30).mean()
+    assert lit > 0.01, f"only {lit:.4f} of the canvas is drawn"
+    # hiding the layer blanks the canvas: the check measures the layer, not the background
+    viewer.layers["ROIs"].visible = False
+    dark = (
+        viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int).sum(-1) > 30
+    ).mean()
+    assert dark < lit / 5
