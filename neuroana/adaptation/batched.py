@@ -49,7 +49,9 @@ def batched_adaptation(
     chunk_size : int
         Conditions per device batch; memory is about ``chunk_size * N^2 * 8`` bytes times a few.
     device, dtype : str
-        ``"auto"`` uses CUDA when present; float32 on a GPU agrees with float64 to ~1e-5.
+        ``"auto"`` uses CUDA when present. Prefer float64: on an H200 (N = 180, 2000 conditions)
+        float32 gains differed from float64 by 4.6e-4 relative and the float32 Newton ran slower
+        (it stalls short of its tolerance and uses all ``max_iter`` steps).
     tol : float, optional
         Newton stopping tolerance on ``max |grad_u|`` (default 1e-12 in float64, 1e-5 in float32).
 
