@@ -1,0 +1,242 @@
+"""Poisson GLM emissions: history bases, links, per-state log-likelihoods and the Newton M-step.
+
+Tensor layout (fixed, no defaults guessed): features ``X`` are ``(B, T, P)`` with ``P = N * L + 1``
+(pre-synaptic neuron major, history basis minor, a constant 1 last for the bias); parameters
+``theta`` are ``(R, K, N, P)`` (restart, state, post-synaptic neuron, feature) so that
+``eta[r, b, t, k, n] = sum_p X[b, t, p] * theta[r, k, n, p]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+LINKS = ("sigmoid", "softplus", "exp")
+#: lower bound and Poisson epsilon of the paper code (rate in (1e-8, 1] for the sigmoid link)
+RATE_EPS = 1e-8
+
+
+def exp_filter(window: int = 5, decay: float = 1.0) -> np.ndarray:
+    """The paper's exponential history filter: ``phi[k-1] = exp(-k / decay)``, normalised to sum 1.
+
+    Returns an array of shape ``(1, window)``; element ``[0, k-1]`` weights the count ``k`` bins back.
+
+    Examples
+    --------
+    >>> from neuroana.hmmglm.emissions import exp_filter
+    >>> exp_filter().round(4).tolist()
+    [[0.6364, 0.2341, 0.0861, 0.0317, 0.0117]]
+    """
+    k = np.arange(1, window + 1, dtype=float)
+    phi = np.exp(-k / decay)
+    return (phi / phi.sum())[None, :]
+
+
+def raised_cosine_basis(n_basis: int = 4, window: int = 20, log_scale: float = 1.0) -> np.ndarray:
+    """Raised-cosine history basis on a log-stretched time axis (Pillow et al. 2008 style).
+
+    Returns ``(n_basis, window)``; row ``l`` is bump ``l``, each normalised to sum 1.
+
+    Examples
+    --------
+    >>> from neuroana.hmmglm.emissions import raised_cosine_basis
+    >>> b = raised_cosine_basis(3, 10)
+    >>> b.shape, bool(abs(b.sum(1) - 1).max() < 1e-12)
+    ((3, 10), True)
+    """
+    if n_basis < 1 or window < n_basis:
+        raise ValueError(
+            f"raised_cosine_basis needs 1 <= n_basis <= window, got {n_basis}, {window}"
+        )
+    lag = np.log(np.arange(1, window + 1, dtype=float) + log_scale)
+    lo, hi = lag[0], lag[-1]
+    centres = np.linspace(lo, hi, n_basis)
+    width = (hi - lo) / max(n_basis - 1, 1) * 2 if n_basis > 1 else (hi - lo) * 2 + 1e-9
+    arg = np.clip((lag[None, :] - centres[:, None]) * math.pi / width, -math.pi, math.pi)
+    basis = 0.5 * (1 + np.cos(arg))
+    return basis / basis.sum(1, keepdims=True)
+
+
+def history_features(spikes: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Convolve counts ``(B, T, N)`` with a causal basis ``(L, W)``; append a constant column.
+
+    Counts before t = 0 are taken as 0 (each trial starts with an empty history). Returns
+    ``(B, T, N * L + 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroana.hmmglm.emissions import history_features
+    >>> x = torch.tensor([[[1.0], [0.0], [0.0]]])
+    >>> history_features(x, torch.tensor([[0.5, 0.25]]))[0, :, 0].tolist()
+    [0.0, 0.5, 0.25]
+    """
+    B, T, N = spikes.shape
+    L, W = basis.shape
+    x = spikes.permute(0, 2, 1).reshape(B * N, 1, T)
+    x = torch.nn.functional.pad(x, (W, 0))  # x_pad[i] = count at i - W
+    kernel = basis.flip(-1)[:, None, :].to(x.dtype)  # conv1d cross-correlates
+    # output t sums x_pad[t .. t + W - 1] = counts t - W .. t - 1, i.e. lags W .. 1
+    h = torch.nn.functional.conv1d(x, kernel)[..., :T]
+    h = h.reshape(B, N, L, T).permute(0, 3, 1, 2).reshape(B, T, N * L)
+    return torch.cat([h, torch.ones(B, T, 1, dtype=h.dtype, device=h.device)], -1)
+
+
+def rate_and_derivative(eta: torch.Tensor, link: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Firing rate ``f(eta)`` and ``f'(eta)`` for a link in :data:`LINKS`.
+
+    ``sigmoid`` is the paper's capped link ``(1 - 1e-8) * sigmoid(eta) + 1e-8`` (at most one
+    expected spike per bin); ``softplus`` and ``exp`` are uncapped.
+    """
+    if link == "sigmoid":
+        s = torch.sigmoid(eta)
+        return (1 - RATE_EPS) * s + RATE_EPS, (1 - RATE_EPS) * s * (1 - s)
+    if link == "softplus":
+        return torch.nn.functional.softplus(eta), torch.sigmoid(eta)
+    if link == "exp":
+        r = eta.clamp(max=30.0).exp()
+        return r, r
+    raise ValueError(f"link={link!r} is not supported; expected one of {LINKS}")
+
+
+def poisson_loglik(y: torch.Tensor, rate: torch.Tensor, lgam: torch.Tensor | None = None):
+    """``y * log(rate + 1e-8) - rate - lgamma(y + 1)`` (the paper code's Poisson term)."""
+    out = y * torch.log(rate + RATE_EPS) - rate
+    return out - (torch.lgamma(y + 1) if lgam is None else lgam)
+
+
+def emission_loglik(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    theta: torch.Tensor,
+    link: str,
+    lgam: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-state emission log-likelihood summed over neurons: ``(R, B, T, K)``.
+
+    ``X`` (B, T, P) features, ``Y`` (B, T, N) counts, ``theta`` (R, K, N, P).
+    """
+    B, T, P = X.shape
+    R, K, N, _ = theta.shape
+    eta = (X.reshape(B * T, P) @ theta.reshape(R * K * N, P).T).reshape(B * T, R, K, N)
+    rate, _ = rate_and_derivative(eta, link)
+    y = Y.reshape(B * T, 1, 1, N)
+    ll = y * torch.log(rate + RATE_EPS) - rate
+    ll = ll.sum(-1)
+    lg = (torch.lgamma(Y + 1) if lgam is None else lgam).reshape(B * T, N).sum(-1)
+    ll = ll - lg[:, None, None]
+    return ll.reshape(B, T, R, K).permute(2, 0, 1, 3)
+
+
+class NewtonResult(NamedTuple):
+    """Result of :func:`newton_mstep`: new ``theta`` (R, K, N, P) and the Fisher information
+    ``fisher`` (R, K, N, P, P) at the last expansion point (prior precision not included)."""
+
+    theta: torch.Tensor
+    fisher: torch.Tensor
+
+
+def _fisher(Xs: torch.Tensor, u: torch.Tensor, max_elems: int = 1 << 24) -> torch.Tensor:
+    """``F[n] = Xs.T @ diag(u[:, n]) @ Xs`` for every n, as GEMMs over row chunks: (N, P, P)."""
+    m, P = Xs.shape
+    N = u.shape[1]
+    F = torch.zeros(P, N * P, dtype=Xs.dtype, device=Xs.device)
+    step = max(1, max_elems // (N * P))
+    for i in range(0, m, step):
+        x, w = Xs[i : i + step], u[i : i + step]
+        F += x.T @ (w[:, :, None] * x[:, None, :]).reshape(-1, N * P)
+    return F.reshape(P, N, P).permute(1, 0, 2).contiguous()
+
+
+def _row_objective(Xs, Ys, g, th, link, prec, mean):
+    # th (N, P) -> (N,) weighted log-lik (no lgamma) minus the Gaussian prior on weights
+    rate, _ = rate_and_derivative(Xs @ th.T, link)
+    val = (g[:, None] * (Ys * torch.log(rate + RATE_EPS) - rate)).sum(0)
+    if prec is not None:
+        d = (th - mean)[:, :-1]
+        val = val - 0.5 * (prec[:, :-1] * d * d).sum(-1)
+    return val
+
+
+def newton_mstep(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    G: torch.Tensor,
+    theta: torch.Tensor,
+    link: str,
+    *,
+    prior_mean: torch.Tensor | None = None,
+    prior_prec: torch.Tensor | None = None,
+    free: torch.Tensor | None = None,
+    n_iter: int = 2,
+    select: bool = True,
+    min_weight: float = 1e-5,
+    ridge: float = 1e-6,
+) -> NewtonResult:
+    """Weighted Poisson-GLM M-step by batched Fisher scoring with a backtracking line search.
+
+    Maximises, independently for every (restart, state, post-synaptic neuron) row,
+    ``sum_m G[r, k, m] * log p(Y[m, n] | f(X[m] @ theta[r, k, n]))`` minus an optional Gaussian
+    prior ``0.5 * prior_prec * (w - prior_mean)^2`` on the weights (not the bias). ``X`` is
+    ``(M, P)``, ``Y`` ``(M, N)``, ``G`` ``(R, K, M)`` posterior weights. ``free`` (same shape as
+    ``theta``, bool) freezes the entries that are False. With ``select`` only bins with
+    ``G > min_weight`` enter each state's normal equations (the CPU path; the GPU path uses all bins).
+    A row's step is accepted only if it does not decrease that row's objective.
+    """
+    R, K, N, P = theta.shape
+    theta = theta.clone()
+    fisher = torch.zeros(R, K, N, P, P, dtype=theta.dtype, device=theta.device)
+    eye = torch.eye(P, dtype=theta.dtype, device=theta.device)
+    for r in range(R):
+        for k in range(K):
+            g = G[r, k]
+            if select:
+                idx = torch.nonzero(g > min_weight).squeeze(-1)
+                Xs, Ys, g = X[idx], Y[idx], g[idx]
+            else:
+                Xs, Ys = X, Y
+            if Xs.shape[0] == 0:
+                continue
+            prec = None if prior_prec is None else prior_prec[r, k].expand(N, P)
+            mean = None if prior_mean is None else prior_mean[r, k].expand(N, P)
+            fr = None if free is None else free[r, k]
+            th = theta[r, k]
+            for _ in range(n_iter):
+                eta = Xs @ th.T
+                rate, drate = rate_and_derivative(eta, link)
+                rr = rate + RATE_EPS
+                resid = g[:, None] * (Ys / rr - 1.0) * drate  # (m, N)
+                grad = resid.T @ Xs  # (N, P)
+                u = g[:, None] * drate * drate / rr  # (m, N)
+                F = _fisher(Xs, u)
+                fisher[r, k] = F
+                H = F + ridge * eye * (1 + F.diagonal(dim1=-2, dim2=-1).mean(-1))[:, None, None]
+                if prec is not None:
+                    grad = grad.clone()
+                    grad[:, :-1] -= prec[:, :-1] * (th - mean)[:, :-1]
+                    H = H + torch.diag_embed(torch.cat([prec[:, :-1], prec[:, -1:] * 0], -1))
+                if fr is not None:
+                    grad = grad * fr
+                    H = torch.where(fr[:, :, None] & fr[:, None, :], H, 0.0) + torch.diag_embed(
+                        (~fr).to(H.dtype)
+                    )
+                step = torch.linalg.solve(H, grad[..., None])[..., 0]
+                f0 = _row_objective(Xs, Ys, g, th, link, prec, mean)
+                accepted = torch.zeros(N, dtype=torch.bool, device=th.device)
+                new = th.clone()
+                alpha = 1.0
+                for _ls in range(8):
+                    cand = th + alpha * step
+                    f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean)
+                    ok = (f1 >= f0 - 1e-7 * f0.abs()) & ~accepted & torch.isfinite(f1)
+                    new = torch.where(ok[:, None], cand, new)
+                    accepted |= ok
+                    if bool(accepted.all()):
+                        break
+                    alpha *= 0.5
+                th = new
+            theta[r, k] = th
+    return NewtonResult(theta, fisher)
