@@ -17,3 +17,18 @@ __all__ = [
     "factor_match_score",
     "ntf",
 ]
+
+from neuroana.connectome.affinity import compute_affinity, pair_to_matrix  # noqa: E402
+from neuroana.connectome.communities import CommunityResult, detect_communities  # noqa: E402
+from neuroana.connectome.model import DynamicConnectome  # noqa: E402
+from neuroana.connectome.rank import RankSelection, select_rank  # noqa: E402
+
+__all__ += [
+    "CommunityResult",
+    "DynamicConnectome",
+    "RankSelection",
+    "compute_affinity",
+    "detect_communities",
+    "pair_to_matrix",
+    "select_rank",
+]
