@@ -49,12 +49,17 @@ def attention_connectivity(
     *,
     shuffle_past: bool = False,
     random_state: int | None = None,
+    blocks: str = "last",
     batch_size: int = 128,
 ) -> xr.DataArray:
     """Attention-based directed connectivity (heads and blocks averaged).
 
     ``C[target, source] = (attention mass to source's past tokens) / (mass under uniform attention)``,
-    averaged over the queries whose next token is a spike of ``target``; 1 means chance.
+    averaged over the queries whose next token is a spike of ``target``; 1 means chance. Each query's
+    attention is renormalised over the past tokens (the memory's null slot and modality tokens are
+    left out) before averaging over heads and blocks; ``blocks="last"`` (default) uses the last fusion
+    block only (in small models the first blocks attend by time, not by content), ``"all"`` averages
+    every block.
 
     Examples
     --------
@@ -66,6 +71,8 @@ def attention_connectivity(
     >>> attention_connectivity(m, sim.spike_times, m.split_.test).dims
     ('target', 'source')
     """
+    if blocks not in ("last", "all"):
+        raise ValueError(f"blocks={blocks!r}; expected 'last' or 'all'")
     ev, idx, w = _session_windows(estimator, spikes, t_end, shuffle_past, random_state)
     model, dev = estimator.model_, estimator.device_
     V = model.n_units
@@ -75,7 +82,10 @@ def attention_connectivity(
         b = to_batch(w, np.arange(i, min(i + batch_size, len(w))), dev)
         out = model(b, return_attention=True)
         Lp = b["past_unit"].shape[1]
-        A = torch.stack([p.float() for p in out.attention]).mean((0, 2))[:, :, 1 : 1 + Lp]
+        att = out.attention[-1:] if blocks == "last" else out.attention
+        A = torch.stack([p.float() for p in att])[:, :, :, :, 1 : 1 + Lp]
+        # per query, head and block: distribution over the past tokens (the null slot removed)
+        A = (A / A.sum(-1, keepdim=True).clamp_min(1e-12)).mean((0, 2))
         pu = b["past_unit"]
         oh = torch.nn.functional.one_hot(pu.clamp_min(0), V).float() * (pu >= 0)[..., None]
         mass = torch.einsum("bim,bmu->biu", A, oh)  # (B, Lq, V)

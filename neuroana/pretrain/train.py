@@ -460,26 +460,7 @@ class SpikeFormer(BaseEstimator):
             train_ends, val_ends = self.split_.train, self.split_.val
         else:
             self.split_ = None
-        streams = as_streams(stimulus)
-        self.modality_names_ = [s.name for s in streams]
-        tr = self._windows(ev, train_ends, stimulus, behaviour, grow=True, rng=rng)
-        va = self._windows(ev, val_ends, stimulus, behaviour, rng=rng)
-        beh_dim = tr.arrays["behaviour"].shape[1] if "behaviour" in tr.arrays else 0
-        cfg = ModelConfig.from_size(
-            self.size,
-            n_units=len(self.vocab_),
-            n_dt=self.token_config_.n_dt,
-            resolution=self.resolution,
-            window_cur=self.window_cur,
-            window_past=self.window_past,
-            dropout=self.dropout,
-            modality_dims=tuple((s.name, s.values.shape[1]) for s in streams),
-            behaviour_dim=beh_dim,
-            poisson_head=self.poisson_head,
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model_ = SpikeTransformer(cfg)
+        tr, va = self._build(ev, stimulus, behaviour, train_ends, val_ends, seed, rng)
         self.n_parameters_ = n_parameters(self.model_)
         self.n_dropped_ = int((tr.arrays["cur_len"] >= self.max_tokens_cur).sum())
         res = train_model(
@@ -498,6 +479,52 @@ class SpikeFormer(BaseEstimator):
         self.n_iter_ = res.n_iter
         self.stop_reason_ = res.stop_reason
         self.best_iteration_ = res.best_iteration
+        self.device_ = device
+        return self
+
+    def _build(self, ev, stimulus, behaviour, train_ends, val_ends, seed, rng):
+        """Vocabulary, modality names, window arrays and a freshly initialised model."""
+        streams = as_streams(stimulus)
+        self.modality_names_ = [s.name for s in streams]
+        tr = self._windows(ev, train_ends, stimulus, behaviour, grow=True, rng=rng)
+        va = (
+            self._windows(ev, val_ends, stimulus, behaviour, rng=rng)
+            if val_ends is not None
+            else None
+        )
+        beh_dim = tr.arrays["behaviour"].shape[1] if "behaviour" in tr.arrays else 0
+        cfg = ModelConfig.from_size(
+            self.size,
+            n_units=len(self.vocab_),
+            n_dt=self.token_config_.n_dt,
+            resolution=self.resolution,
+            window_cur=self.window_cur,
+            window_past=self.window_past,
+            dropout=self.dropout,
+            modality_dims=tuple((s.name, s.values.shape[1]) for s in streams),
+            behaviour_dim=beh_dim,
+            poisson_head=self.poisson_head,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model_ = SpikeTransformer(cfg)
+        return tr, va
+
+    def _init_untrained(self, spikes, behaviour, train_ends, device, seed):
+        """Set up vocabulary and an untrained model (for training from scratch elsewhere)."""
+        self.token_config_ = TokenConfig(
+            self.window_cur,
+            self.window_past,
+            self.resolution,
+            self.max_tokens_cur,
+            self.max_tokens_past,
+            self.overflow,
+        )
+        ev = as_events(spikes, session=self.session)
+        self.vocab_ = UnitVocab()
+        self.session_units_ = tuple(ev.unit_ids)
+        self._build(ev, None, behaviour, train_ends, None, seed, np.random.default_rng(seed))
+        self.model_.to(device)
         self.device_ = device
         return self
 

@@ -1,0 +1,239 @@
+"""Behaviour decoding from a pretrained model: linear probe, head + last k blocks, full; few-shot."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import xarray as xr
+from sklearn.base import BaseEstimator
+
+from neuroana.backend import make_generators, resolve_device
+from neuroana.pretrain.dataset import to_batch
+from neuroana.pretrain.train import SpikeFormer, train_model
+
+MODES = ("probe", "last_k", "full")
+
+
+class BehaviourDecoder(BaseEstimator):
+    """Decode behaviour at each window end from a (pretrained or fresh) spike-token model.
+
+    Parameters
+    ----------
+    pretrained : SpikeFormer or None
+        A fitted model to start from; None trains from scratch (same architecture as ``template``).
+    mode : {"probe", "last_k", "full"}
+        Train only the new regression head, the head and the last ``k`` blocks, or everything.
+        Unit embeddings of units new to the vocabulary are always trained.
+    k : int
+        Blocks unfrozen in ``last_k`` mode.
+    template : SpikeFormer, optional
+        Unfitted settings for the from-scratch model (default: ``SpikeFormer()``).
+    max_iter, steps_per_iter, batch_size, lr, patience : optimisation
+    device, random_state, verbose
+
+    Examples
+    --------
+    >>> from neuroana.datasets.spiking_sim import simulate_stimulus_population
+    >>> from neuroana.pretrain.finetune import BehaviourDecoder
+    >>> from neuroana.pretrain import split_windows, TokenConfig
+    >>> pop = simulate_stimulus_population(8, duration=30.0, random_state=0)
+    >>> s = split_windows(0.0, 30.0, TokenConfig())
+    >>> dec = BehaviourDecoder(max_iter=1, steps_per_iter=2, random_state=0)
+    >>> dec = dec.fit(pop.spike_times, pop.behaviour, s.train, s.val)
+    >>> dec.predict(pop.spike_times, s.test).dims
+    ('window', 'feature')
+    """
+
+    def __init__(
+        self,
+        pretrained: SpikeFormer | None = None,
+        *,
+        mode: str = "full",
+        k: int = 1,
+        template: SpikeFormer | None = None,
+        max_iter: int = 30,
+        steps_per_iter: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        patience: int = 5,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ):
+        self.pretrained = pretrained
+        self.mode = mode
+        self.k = k
+        self.template = template
+        self.max_iter = max_iter
+        self.steps_per_iter = steps_per_iter
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, spikes, behaviour, train_ends, val_ends) -> BehaviourDecoder:
+        """Fit on the windows ending at ``train_ends`` (early stopping on ``val_ends``).
+
+        Raises
+        ------
+        ValueError
+            On an unknown mode, NaN behaviour, or empty window sets.
+        """
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r}; expected one of {MODES}")
+        if np.size(train_ends) == 0 or np.size(val_ends) == 0:
+            raise ValueError("train_ends and val_ends must each hold at least one window end")
+        device = resolve_device(self.device)
+        rng, _ = make_generators(self.random_state)
+        seed = int(rng.integers(0, 2**31))
+        if self.pretrained is not None:
+            self.pretrained._check()
+            base = copy.copy(self.pretrained)
+            base.model_ = copy.deepcopy(self.pretrained.model_).to(device)
+            base.vocab_ = copy.deepcopy(self.pretrained.vocab_)
+            base.device_ = device
+            from_scratch = False
+        else:
+            base = copy.deepcopy(self.template) if self.template is not None else SpikeFormer()
+            base.set_params(
+                max_iter=1,
+                steps_per_iter=1,
+                device=str(device),
+                verbose=False,
+                random_state=seed,
+                checkpoint=None,
+            )
+            from_scratch = True
+        n_before = len(base.vocab_) if not from_scratch else 0
+        if from_scratch:
+            base._init_untrained(spikes, behaviour, train_ends, device, seed)
+        from neuroana.pretrain.dataset import as_events
+
+        ev = as_events(spikes, session=base.session)
+        base.vocab_.extend(ev.keys)
+        model = base.model_
+        model.grow_units(len(base.vocab_) - model.n_units)
+        tr = base._windows(spikes, train_ends, behaviour=behaviour, grow=False, rng=rng)
+        va = base._windows(spikes, val_ends, behaviour=behaviour, grow=False, rng=rng)
+        dim = tr.arrays["behaviour"].shape[1]
+        d = model.cfg.d_model
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.behaviour_head = torch.nn.Linear(d, dim).to(device)
+        for p in model.parameters():
+            p.requires_grad_(self.mode == "full" or from_scratch)
+        trainable = list(model.behaviour_head.parameters())
+        if not from_scratch and self.mode != "full":
+            model.behaviour_head.requires_grad_(True)
+            if self.mode == "last_k":
+                for blk in list(model.blocks)[-max(1, int(self.k)) :]:
+                    blk.requires_grad_(True)
+                model.ln_f.requires_grad_(True)
+            if len(base.vocab_) > n_before:
+                model.unit_emb.requires_grad_(True)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        from neuroana.pretrain.train import TrainConfig
+
+        tc = TrainConfig(
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            steps_per_iter=self.steps_per_iter,
+            lr=self.lr,
+            warmup=10,
+            patience=self.patience,
+            objective="behaviour",
+            seed=seed,
+        )
+        res = train_model(model, tr, va, tc, device, params=trainable, verbose=self.verbose)
+        model.eval()
+        self.model_ = model
+        self.base_ = base
+        self.history_ = res.history
+        self.n_iter_ = res.n_iter
+        return self
+
+    @torch.no_grad()
+    def predict(self, spikes, t_end) -> xr.DataArray:
+        """Predicted behaviour at each window end, ``DataArray(("window", "feature"))``."""
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this BehaviourDecoder is not fitted yet; call fit first")
+        w = self.base_._windows(spikes, t_end)
+        out = []
+        for i in range(0, len(w), 256):
+            b = to_batch(w, np.arange(i, min(i + 256, len(w))), self.base_.device_)
+            out.append(self.model_(b).behaviour.float().cpu())
+        y = torch.cat(out).numpy()
+        return xr.DataArray(
+            y,
+            dims=("window", "feature"),
+            coords={"t_end": ("window", w.arrays["t_end"])},
+            name="behaviour",
+        )
+
+    def score(self, spikes, behaviour, t_end) -> float:
+        """Pearson correlation between predicted and true behaviour (mean over features)."""
+        from neuroana.pretrain.tokenize import behaviour_targets, modality_from_dataarray
+
+        y = behaviour_targets(modality_from_dataarray(behaviour, "behaviour"), np.asarray(t_end))
+        p = self.predict(spikes, t_end).values
+        return float(np.mean([np.corrcoef(p[:, j], y[:, j])[0, 1] for j in range(y.shape[1])]))
+
+
+def few_shot(
+    pretrained: SpikeFormer,
+    spikes,
+    behaviour,
+    train_ends,
+    val_ends,
+    test_ends,
+    *,
+    fractions=(0.01, 0.1),
+    seeds=(0,),
+    mode: str = "full",
+    min_windows: int = 8,
+    **decoder_kw,
+) -> xr.Dataset:
+    """Few-shot protocol: fine-tune vs from scratch on contiguous fractions of the training windows.
+
+    For each fraction and seed a contiguous block (random start) of ``fraction * len(train_ends)``
+    windows (at least ``min_windows``) is used for training; validation windows are subsampled to the
+    same size; both models are scored (Pearson r) on all ``test_ends``.
+
+    Returns
+    -------
+    xarray.Dataset with ``r_pretrained`` and ``r_scratch``, dims ("fraction", "seed")
+    """
+    tr = np.asarray(train_ends)
+    va = np.asarray(val_ends)
+    rp = np.zeros((len(fractions), len(seeds)))
+    rs = np.zeros_like(rp)
+    for i, f in enumerate(fractions):
+        if not 0 < f <= 1:
+            raise ValueError(f"fractions must be in (0, 1], got {f}")
+        n = max(min_windows, int(round(f * len(tr))))
+        for j, s in enumerate(seeds):
+            rng = np.random.default_rng(s)
+            a = int(rng.integers(0, max(1, len(tr) - n + 1)))
+            sub = tr[a : a + n]
+            vsub = va[np.sort(rng.choice(len(va), size=min(len(va), n), replace=False))]
+            kw = {"random_state": s, **decoder_kw}
+            ft = BehaviourDecoder(pretrained, mode=mode, **kw).fit(spikes, behaviour, sub, vsub)
+            sc = BehaviourDecoder(None, template=_template(pretrained), **kw)
+            sc = sc.fit(spikes, behaviour, sub, vsub)
+            rp[i, j] = ft.score(spikes, behaviour, test_ends)
+            rs[i, j] = sc.score(spikes, behaviour, test_ends)
+    coords = {"fraction": list(fractions), "seed": list(seeds)}
+    return xr.Dataset(
+        {"r_pretrained": (("fraction", "seed"), rp), "r_scratch": (("fraction", "seed"), rs)},
+        coords=coords,
+    )
+
+
+def _template(pretrained: SpikeFormer) -> SpikeFormer:
+    return SpikeFormer(**pretrained.get_params())
