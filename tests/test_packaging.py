@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import tomllib
 import yaml
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 from packaging.requirements import Requirement
 
 # PyPI name -> conda-forge name(s), where they differ

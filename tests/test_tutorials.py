@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NEUROANA_SHARED", REPO.parent / "shared"))
 
 TUTORIALS = sorted((REPO / "tutorials").glob("*.py"))
 
