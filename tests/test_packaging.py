@@ -7,9 +7,9 @@ from pathlib import Path
 
 import tomllib
 import yaml
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
-from packaging.requirements import Requirement
 
 # PyPI name -> conda-forge name(s), where they differ
 CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distributed"]}
