@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _state_runs(states: np.ndarray) -> list[tuple[int, int, int]]:

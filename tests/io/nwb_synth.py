@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -14,7 +14,7 @@ def _nwbfile():
     return NWBFile(
         session_description="synthetic test session",
         identifier="synthetic-1",
-        session_start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        session_start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
     )
 
 
