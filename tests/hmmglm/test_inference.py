@@ -90,3 +90,20 @@ def test_scan_agrees_with_sequential_on_long_sequences():
     np.testing.assert_allclose(a.log_lik.numpy(), b.log_lik.numpy(), rtol=1e-12)
     np.testing.assert_allclose(a.gamma.numpy(), b.gamma.numpy(), atol=1e-9)
     np.testing.assert_allclose(a.xi_sum.numpy(), b.xi_sum.numpy(), atol=1e-8)
+
+
+@pytest.mark.gpu
+def test_cuda_scan_and_fit_agree_with_cpu():
+    from neuroana.datasets.hmmglm_sim import simulate_hmmglm
+    from neuroana.hmmglm import HMMGLM
+
+    log_e, log_A, log_pi0 = _random_case(11, B=4, T=700, K=3)
+    cpu = forward_backward(log_e, log_A, log_pi0)
+    gpu = forward_backward_scan(log_e.cuda(), log_A.cuda(), log_pi0.cuda())
+    np.testing.assert_allclose(cpu.log_lik.numpy(), gpu.log_lik.cpu().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(cpu.gamma.numpy(), gpu.gamma.cpu().numpy(), atol=1e-9)
+    sim = simulate_hmmglm(2, 6, n_trials=6, n_time=600, random_state=0)
+    kw = {"link": "sigmoid", "n_restarts": 2, "random_state": 0, "dtype": "float64"}
+    a = HMMGLM(2, device="cpu", **kw).fit(sim.spikes)
+    b = HMMGLM(2, device="cuda", **kw).fit(sim.spikes)
+    assert abs(a.score(sim.spikes) - b.score(sim.spikes)) < 1e-4

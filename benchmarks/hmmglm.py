@@ -1,0 +1,213 @@
+"""HMM-GLM benchmark: neuroana vs the one-hot HMM-GLM paper's code on its own simulated datasets.
+
+CPU section: for each reference dataset (``../shared/hmmglm_reference/seed{0,1}``) and each model
+(no prior, Gaussian, one-hot), fit on the 30 training sequences with one torch thread and report
+CPU seconds (``time.process_time``) next to the paper code's CPU seconds recorded in the reference
+JSON, plus test log-likelihood per bin (uniform initial distribution, as the reference defines it),
+Hungarian-matched Viterbi state accuracy and adjacency accuracies next to the trivial all-"none"
+rate.
+
+GPU section (only when CUDA is present): 120 neurons, 256 trials x 4 restarts batched, timing one
+E-step (emissions + forward-backward, sequential and associative scan) and one Newton M-step on
+the GPU against the same work on the CPU (CPU measured on a slice and scaled per sequence).
+
+Run: ``python benchmarks/hmmglm.py [--seeds 0 1] [--models none gaussian onehot] [--gpu-only]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from neuroana.hmmglm import HMMGLM
+
+REF = Path(os.environ.get("NEUROANA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+REF = REF / "hmmglm_reference"
+PAPER_KEY = {"none": "HG", "gaussian": "GHG", "onehot": "OHG"}
+
+
+def hungarian_perm(true_states, pred_states, K):
+    C = np.zeros((K, K))
+    ok = pred_states >= 0
+    np.add.at(C, (true_states[ok], pred_states[ok]), 1)
+    return linear_sum_assignment(-C)[1]  # true state s -> learned perm[s]
+
+
+def evaluate(model, d):
+    tr, te = d["spikes"][:30], d["spikes"][30:]
+    K = d["weights"].shape[0]
+    perm = hungarian_perm(d["states"][:30].ravel(), model.predict_states(tr).values.ravel(), K)
+    inv = np.argsort(perm)
+    acc = float((inv[model.predict_states(te).values] == d["states"][30:]).mean())
+    adj = model.adjacency_.values[perm]
+    return {
+        "test_ll": model.score(te),
+        "state_acc": acc,
+        "w_mse": float(((model.weights_.values[perm] - d["weights"]) ** 2).mean()),
+        "adj_acc": float((adj == d["adjacency"]).mean()),
+        "prior_acc": float((model.prior_adjacency_.values == d["anatomical_adjacency"]).mean()),
+        "trivial_state": float((d["adjacency"] == 0).mean()),
+        "trivial_prior": float((d["anatomical_adjacency"] == 0).mean()),
+    }
+
+
+def cpu_section(seeds, models, n_restarts):
+    torch.set_num_threads(1)
+    rows = []
+    for seed in seeds:
+        d = np.load(REF / f"seed{seed}.npz")
+        js = json.loads((REF / f"seed{seed}.json").read_text())
+        K = d["weights"].shape[0]
+        truth = HMMGLM.from_params(d["weights"], d["bias"], d["transition"], link="sigmoid")
+        true_ll = truth.score(d["spikes"][30:])
+        print(
+            f"\nseed{seed}: true-parameter test LL/bin {true_ll:.6f} "
+            f"(reference {js['true_parameters']['test_ll_per_bin']:.6f})"
+        )
+        hdr = (
+            f"{'model':9s} {'ours CPU s':>10s} {'paper CPU s':>11s} {'speed-up':>8s} "
+            f"{'ours LL':>9s} {'paper LL':>9s} {'LL-true':>8s} {'state acc':>9s} "
+            f"{'paper acc':>9s} {'adj acc (trivial)':>18s} {'prior acc (trivial)':>20s}"
+        )
+        print(hdr)
+        for prior in models:
+            t0 = time.process_time()
+            m = HMMGLM(
+                K, prior=prior, link="sigmoid", n_restarts=n_restarts, device="cpu", random_state=0
+            ).fit(d["spikes"][:30])
+            cpu = time.process_time() - t0
+            ev = evaluate(m, d)
+            pf = js["paper_fits"][PAPER_KEY[prior]]
+            row = {"seed": seed, "model": prior, "cpu_s": cpu, "paper_cpu_s": pf["train_cpu_s"]}
+            row.update(ev, paper_ll=pf["test_ll_per_bin"], true_ll=true_ll)
+            rows.append(row)
+            print(
+                f"{prior:9s} {cpu:10.1f} {pf['train_cpu_s']:11.1f} {pf['train_cpu_s'] / cpu:7.1f}x "
+                f"{ev['test_ll']:9.4f} {pf['test_ll_per_bin']:9.4f} {ev['test_ll'] - true_ll:8.4f} "
+                f"{ev['state_acc']:9.4f} {pf['state_acc_test_viterbi']:9.4f} "
+                f"{ev['adj_acc']:8.3f} ({ev['trivial_state']:.3f})  "
+                f"{ev['prior_acc']:9.3f} ({ev['trivial_prior']:.3f})"
+            )
+    return rows
+
+
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def gpu_section(
+    n_units=120, n_trials=256, n_restarts=4, n_time=500, n_states=4, fast_dev="cuda", cpu_trials=16
+):
+    from neuroana.datasets.hmmglm_sim import simulate_hmmglm
+    from neuroana.hmmglm.data import prepare_spikes
+    from neuroana.hmmglm.emissions import exp_filter, newton_mstep
+    from neuroana.hmmglm.inference import forward_backward, forward_backward_scan
+
+    print(
+        f"\nGPU section: {n_units} neurons, {n_trials} trials x {n_restarts} restarts "
+        f"= {n_trials * n_restarts} sequences x {n_time} bins, {n_states} states"
+    )
+    sim = simulate_hmmglm(n_states, n_units, n_trials, n_time, random_state=0)
+    spikes = sim.spikes.values
+    basis = exp_filter()
+    gen = torch.Generator().manual_seed(0)
+    P = n_units + 1
+    theta0 = 0.05 * torch.randn(n_restarts, n_states, n_units, P, generator=gen)
+    theta0[..., -1] = -1.0
+    est = HMMGLM(n_states, link="sigmoid")
+    results = {}
+    for dev_name, n_tr in ((fast_dev, n_trials), ("cpu", cpu_trials)):
+        dev = torch.device(dev_name)
+        torch.set_num_threads(1)
+        est._device, est._dtype = dev, torch.float32
+        batch = prepare_spikes(spikes[:n_tr], basis, dev, torch.float32)
+        R = n_restarts if dev_name == fast_dev else 1
+        theta = theta0[:R].to(dev)
+        lA = torch.log_softmax(4 * torch.eye(n_states), -1).to(dev).expand(R, -1, -1)
+        lp = torch.full((R, n_states), -np.log(n_states), device=dev)
+        est._estep(batch, theta, lA, lp)  # warm-up
+        _sync(dev)
+        t0 = time.perf_counter()
+        ll, gamma, xi = est._estep(batch, theta, lA, lp)
+        _sync(dev)
+        t_e = time.perf_counter() - t0
+        from neuroana.hmmglm.emissions import emission_loglik
+
+        le = emission_loglik(batch.X, batch.Y, theta, "sigmoid", batch.lgam).reshape(
+            R * n_tr, n_time, n_states
+        )
+        lAb = lA[:, None].expand(R, n_tr, -1, -1).reshape(R * n_tr, n_states, n_states)
+        lpb = lp[:, None].expand(R, n_tr, -1).reshape(R * n_tr, n_states)
+        times = {}
+        for name, fn in (("sequential", forward_backward), ("scan", forward_backward_scan)):
+            fn(le, lAb, lpb)
+            _sync(dev)
+            t0 = time.perf_counter()
+            fn(le, lAb, lpb)
+            _sync(dev)
+            times[name] = time.perf_counter() - t0
+        M = batch.X.shape[0] * n_time
+        G = gamma.permute(0, 3, 1, 2).reshape(R, n_states, M)
+        _sync(dev)
+        t0 = time.perf_counter()
+        newton_mstep(
+            batch.X.reshape(M, -1),
+            batch.Y.reshape(M, -1),
+            G,
+            theta,
+            "sigmoid",
+            n_iter=1,
+            select=dev_name == "cpu",
+        )
+        _sync(dev)
+        t_m = time.perf_counter() - t0
+        nseq = R * n_tr
+        results[dev_name] = {
+            "estep_s": t_e,
+            "fb_seq_s": times["sequential"],
+            "fb_scan_s": times["scan"],
+            "mstep_s": t_m,
+            "n_seq": nseq,
+        }
+        print(
+            f"{dev_name:5s} ({nseq:4d} sequences): E-step {t_e:.3f}s (forward-backward sequential "
+            f"{times['sequential']:.3f}s, scan {times['scan']:.3f}s), M-step {t_m:.3f}s"
+        )
+    g, c = results[fast_dev], results["cpu"]
+    for key in ("estep_s", "mstep_s"):
+        per_cpu = c[key] / c["n_seq"]
+        per_gpu = g[key] / g["n_seq"]
+        print(
+            f"{key[:-2]:6s} per sequence: CPU (1 thread) {per_cpu * 1e3:.2f} ms, GPU "
+            f"{per_gpu * 1e3:.3f} ms -> {per_cpu / per_gpu:.0f}x"
+        )
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--models", nargs="+", default=["none", "gaussian", "onehot"])
+    ap.add_argument("--n-restarts", type=int, default=4)
+    ap.add_argument("--gpu-only", action="store_true")
+    args = ap.parse_args()
+    if not args.gpu_only:
+        if not REF.is_dir():
+            raise SystemExit(f"reference bank not found at {REF} (set NEUROANA_SHARED)")
+        cpu_section(args.seeds, args.models, args.n_restarts)
+    if torch.cuda.is_available():
+        gpu_section()
+    else:
+        print("\nGPU section skipped: no CUDA device")
+
+
+if __name__ == "__main__":
+    main()
