@@ -273,7 +273,7 @@ class UNetBaseline(BaseEstimator):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                tot += float(loss)
+                tot += float(loss.detach())
             model.eval()
             with torch.no_grad():
                 vl = np.mean([float(self._loss(model, b, dev, autocast)[0]) for b in val_batches])

@@ -20,7 +20,9 @@ while their brightness varies (illumination, thickness, PSF). The pipeline:
 6. **Overlaps**: a supervoxel whose mean colour is explained markedly better by the sum of its own
    cluster's colour and a touching cluster's colour (non-negative least squares) than by its own
    colour alone is added to both clusters, so crossing/fasciculating neurons of different colours
-   keep their shared voxels.
+   keep their shared voxels. Limitation: when the crossing is large enough to get supervoxels of
+   its own, their mixed colour forms a separate cluster instead (and, with ``merge_gap`` too
+   small, splits both neurons there).
 7. Clusters with fewer than ``min_size`` voxels are dropped; each remaining cluster becomes one
    channel of the output (FISBe layout: channel ``i`` holds ``i + 1``).
 """
