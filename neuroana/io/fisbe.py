@@ -19,7 +19,7 @@ import zarr
 
 from neuroana.segmentation.errors import FisbeInputError
 
-__all__ = ["read_fisbe", "write_fisbe", "read_split_file"]
+__all__ = ["FisbeLabelArray", "open_fisbe_labels", "read_fisbe", "write_fisbe", "read_split_file"]
 
 RAW_KEY = "volumes/raw"
 GT_KEY = "volumes/gt_instances"
@@ -210,6 +210,119 @@ def read_fisbe(path, split_file=None, pred_key: str = PRED_KEY) -> xr.Dataset:
         citation="Mais, Hirsch et al., FISBe, CVPR 2024, doi:10.5281/zenodo.10875063",
     )
     return ds
+
+
+class FisbeLabelArray:
+    """A read-only ``(C, Z, Y, X)`` label array of a FISBe zarr, read one channel at a time.
+
+    ``arr[c]`` (an integer) returns channel ``c`` as an in-memory ``(Z, Y, X)`` array built from
+    the chunks actually stored (zarr leaves all-background chunks unwritten), which is much faster
+    than reading every chunk of a sparse neuron channel; any other key reads through zarr.
+    """
+
+    def __init__(self, array) -> None:
+        self._a = array
+        self.shape = tuple(int(s) for s in array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+        self._regions = None
+
+    def _stored_regions(self):
+        if self._regions is None:
+            try:  # zarr 3 internals; fall back to whole-channel reads if they change
+                from zarr.core.array import _shards_initialized
+                from zarr.core.sync import sync
+
+                keys = set(sync(_shards_initialized(self._a.async_array)))
+                self._regions = [
+                    r
+                    for k, r in zip(
+                        self._a._iter_shard_keys(), self._a._iter_shard_regions(), strict=True
+                    )
+                    if k in keys
+                ]
+            except Exception:  # noqa: BLE001 - any failure: use the plain (slower) path
+                self._regions = False
+        return self._regions
+
+    def __getitem__(self, key):
+        if not isinstance(key, int | np.integer) or self.ndim != 4:
+            return self._a[key]
+        c = int(key)
+        if not -self.shape[0] <= c < self.shape[0]:
+            raise IndexError(f"channel {c} out of range for {self.shape[0]} channels")
+        c %= self.shape[0]
+        regions = self._stored_regions()
+        if regions is False:
+            return self._a[c]
+        out = np.zeros(self.shape[1:], dtype=self.dtype)  # calloc: untouched pages stay unmapped
+        if self._a.fill_value:
+            out[...] = self._a.fill_value
+        for r in regions:
+            if r[0].start <= c < r[0].stop:
+                out[r[1:]] = self._a[(slice(c, c + 1),) + tuple(r[1:])][0]
+        return out
+
+    def channel_nonzero(self, c: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sorted flat indices (int64) and values of the non-zero voxels of channel ``c``.
+
+        Built from the stored chunks only, never a dense channel; None when the stored-chunk
+        listing is unavailable or unstored chunks would not be zero (then read ``arr[c]``).
+        """
+        regions = self._stored_regions()
+        if regions is False or self._a.fill_value or self.ndim != 4:
+            return None
+        c = int(c) % self.shape[0]
+        idx, vals = [], []
+        for r in regions:
+            if r[0].start <= c < r[0].stop:
+                block = np.asarray(self._a[(slice(c, c + 1),) + tuple(r[1:])][0])
+                loc = np.nonzero(block)
+                if len(loc[0]):
+                    glob = tuple(i + s.start for i, s in zip(loc, r[1:], strict=True))
+                    idx.append(np.ravel_multi_index(glob, self.shape[1:]).astype(np.int64))
+                    vals.append(block[loc])
+        if not idx:
+            return np.zeros(0, np.int64), np.zeros(0, self.dtype)
+        idx, vals = np.concatenate(idx), np.concatenate(vals)
+        order = np.argsort(idx, kind="stable")
+        return idx[order], vals[order]
+
+
+def open_fisbe_labels(path, key: str = GT_KEY) -> FisbeLabelArray:
+    """Open one label array of a FISBe zarr read-only, for channel-by-channel reading.
+
+    Parameters
+    ----------
+    path : str or Path
+        A FISBe ``.zarr`` directory.
+    key : str
+        ``"volumes/gt_instances"`` (default) or ``"volumes/pred_instances"``.
+
+    Returns
+    -------
+    FisbeLabelArray
+        ``shape``, ``dtype``; ``arr[c]`` reads channel ``c`` only.
+
+    Raises
+    ------
+    FisbeInputError
+        Not a zarr group, no such array, or not 4-D.
+
+    Examples
+    --------
+    >>> import tempfile, os, numpy as np
+    >>> p = os.path.join(tempfile.mkdtemp(), "S3.zarr")
+    >>> gt = np.zeros((2, 4, 4, 4), np.uint8); gt[1, 1, 2, 3] = 2
+    >>> write_fisbe(p, gt=gt)
+    >>> a = open_fisbe_labels(p)
+    >>> a.shape, int(a[1][1, 2, 3])
+    ((2, 4, 4, 4), 2)
+    """
+    a = _get(_open_group(path), key, path)
+    if a.ndim != 4:
+        raise FisbeInputError(f"{path}:{key} has shape {a.shape}; expected 4 axes (C, Z, Y, X)")
+    return FisbeLabelArray(a)
 
 
 def _check_array(a, name, dtype, expect):

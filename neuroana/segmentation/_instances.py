@@ -6,6 +6,10 @@ dropping empty channels (unless there is one channel); giving binary channels th
 relabelling each channel sequentially with an offset that runs across channels, so the same value
 in two channels becomes two instances. Here the same result is built from the non-zero voxels of
 each channel only: no relabelled copy of the volume, no per-instance full-volume mask.
+
+Lazy inputs (zarr, dask, h5py arrays, numpy memmaps, dask-backed DataArrays) are read one channel
+at a time: only that channel is dense in memory while its non-zero voxels are extracted, and later
+look-ups go through :class:`SparseChannel`, so peak memory is one channel plus the sparse data.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import numpy as np
 
 from neuroana.segmentation.errors import FisbeInputError
 
-__all__ = ["Instances", "as_label_channels", "build_instances"]
+__all__ = [
+    "Instances",
+    "LazyChannels",
+    "SparseChannel",
+    "as_label_channels",
+    "build_instances",
+    "is_lazy",
+]
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,7 @@ class Instances:
     """
 
     shape: tuple[int, int, int]
-    channels: tuple[np.ndarray, ...]  # kept channels, original 3-D arrays (not copied)
+    channels: tuple  # kept channels: original 3-D arrays (not copied) or SparseChannel
     tables: tuple[tuple[np.ndarray, np.ndarray], ...]  # per channel: sorted raw values, new ids
     channel_of: np.ndarray  # (n,) kept-channel index of each instance
     flat: tuple[np.ndarray, ...]  # (n,) sorted flat voxel indices of each instance
@@ -97,6 +108,105 @@ def as_label_channels(labels, name: str) -> np.ndarray:
     return arr
 
 
+class SparseChannel:
+    """One channel kept as its sorted non-zero flat indices and values; ``chan[coords]`` works."""
+
+    def __init__(self, idx: np.ndarray, vals: np.ndarray, shape: tuple[int, int, int]) -> None:
+        self.idx, self.vals, self.shape = idx, vals, shape
+
+    def __getitem__(self, coords: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        flat = np.ravel_multi_index(coords, self.shape)
+        out = np.zeros(len(flat), dtype=self.vals.dtype)
+        if len(self.idx) == 0:
+            return out
+        pos = np.minimum(np.searchsorted(self.idx, flat), len(self.idx) - 1)
+        hit = self.idx[pos] == flat
+        out[hit] = self.vals[pos[hit]]
+        return out
+
+
+def is_lazy(labels) -> bool:
+    """True for inputs read channel by channel (anything array-like but an in-memory ndarray)."""
+    if hasattr(labels, "dims") and hasattr(labels, "variable"):  # xarray.DataArray
+        labels = labels.variable._data
+        return not isinstance(labels, np.ndarray) or isinstance(labels, np.memmap)
+    if isinstance(labels, np.memmap):
+        return True
+    if isinstance(labels, np.ndarray):
+        return False
+    return all(hasattr(labels, a) for a in ("shape", "dtype", "__getitem__"))
+
+
+class LazyChannels:
+    """A validated ``(C, Z, Y, X)`` label array that is only read one channel at a time."""
+
+    def __init__(self, labels, name: str) -> None:
+        if hasattr(labels, "dims") and hasattr(labels, "variable"):
+            dims = tuple(labels.dims)
+            if not (dims == ("z", "y", "x") or (len(dims) == 4 and dims[-3:] == ("z", "y", "x"))):
+                raise FisbeInputError(
+                    f"{name} has dims {dims}; expected ('instance'|'channel', 'z', 'y', 'x') "
+                    "or ('z', 'y', 'x')"
+                )
+            labels = labels.data
+        dtype = np.dtype(labels.dtype)
+        if dtype.kind != "b" and not np.issubdtype(dtype, np.integer):
+            raise FisbeInputError(
+                f"{name} has dtype {dtype}; expected integer instance ids "
+                "(uint8/uint16/uint32/int...), not floating point or other types"
+            )
+        shape = tuple(int(s) for s in labels.shape)
+        if len(shape) == 3:
+            shape = (1,) + shape
+        elif len(shape) != 4:
+            raise FisbeInputError(
+                f"{name} has shape {shape}; expected (Z, Y, X) or (C, Z, Y, X) with 3 spatial axes"
+            )
+        if shape[0] == 0 or 0 in shape[1:]:
+            raise FisbeInputError(f"{name} has shape {shape}; expected a non-empty volume")
+        self.data, self.name, self.shape, self.dtype = labels, name, shape, dtype
+        self._three_d = len(labels.shape) == 3
+
+    def nonzero(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted flat indices and values of the non-zero voxels of channel ``c``.
+
+        Uses the source's ``channel_nonzero(c)`` when it has one (e.g. a FISBe zarr reading only
+        its stored chunks), else reads the dense channel and scans it.
+        """
+        get = getattr(self.data, "channel_nonzero", None)
+        out = get(c) if get is not None and not self._three_d else None
+        if out is None:
+            chan = self.read(c)
+            return _nonzero(chan)
+        idx, vals = out
+        if vals.dtype.kind == "b":
+            vals = vals.view(np.uint8)
+        if np.issubdtype(vals.dtype, np.signedinteger) and len(vals) and vals.min() < 0:
+            raise FisbeInputError(
+                f"{self.name} contains the negative id {int(vals.min())} (channel {c}); "
+                "expected ids >= 0 (0 = background)"
+            )
+        return idx, vals
+
+    def read(self, c: int) -> np.ndarray:
+        """Channel ``c`` as an in-memory ``(Z, Y, X)`` array (validated: no negative id)."""
+        part = self.data[...] if self._three_d else self.data[c]
+        if hasattr(part, "compute"):  # dask
+            part = part.compute()
+        chan = np.array(part, copy=True) if isinstance(part, np.memmap) else np.asarray(part)
+        chan = np.ascontiguousarray(chan)
+        if chan.dtype == bool:
+            chan = chan.view(np.uint8)
+        if np.issubdtype(chan.dtype, np.signedinteger) and chan.size:
+            mn = int(chan.min())
+            if mn < 0:
+                raise FisbeInputError(
+                    f"{self.name} contains the negative id {mn} (channel {c}); expected ids >= 0 "
+                    "(0 = background)"
+                )
+        return chan
+
+
 def _nonzero(chan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices and values of the non-zero voxels of one channel.
 
@@ -126,10 +236,18 @@ def _value_counts(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(vals, return_counts=True)
 
 
-def build_instances(arr: np.ndarray, min_size: int | None) -> Instances:
-    """Official pre-processing of one side; ``min_size`` = size filter (``<=``), None for GT."""
+def build_instances(arr: np.ndarray | LazyChannels, min_size: int | None) -> Instances:
+    """Official pre-processing of one side; ``min_size`` = size filter (``<=``), None for GT.
+
+    ``arr`` is an in-memory ``(C, Z, Y, X)`` array (kept and indexed directly) or a
+    :class:`LazyChannels` (read one channel at a time; only sparse data are kept).
+    """
     shape = tuple(int(s) for s in arr.shape[1:])
-    nz = [_nonzero(arr[c]) for c in range(arr.shape[0])]
+    lazy = isinstance(arr, LazyChannels)
+    if lazy:
+        nz = [arr.nonzero(c) for c in range(arr.shape[0])]  # one channel in memory at a time
+    else:
+        nz = [_nonzero(arr[c]) for c in range(arr.shape[0])]
 
     if min_size is not None and min_size > 0:
         per = [_value_counts(v) for _, v in nz]
@@ -159,7 +277,10 @@ def build_instances(arr: np.ndarray, min_size: int | None) -> Instances:
     offset = 1
     for k, c in enumerate(keep):
         idx, vals = nz[c]
-        channels.append(arr[c] if c < arr.shape[0] else arr[0])
+        if lazy:
+            channels.append(SparseChannel(idx, vals, shape))
+        else:
+            channels.append(arr[c] if c < arr.shape[0] else arr[0])
         if len(vals) == 0:
             tables.append((vals[:0], np.zeros(0, dtype=np.int64)))
             offset = 1
@@ -196,13 +317,15 @@ def build_instances(arr: np.ndarray, min_size: int | None) -> Instances:
 
 
 def _overlap_voxels(flats: list[np.ndarray], size: int) -> tuple[np.ndarray, ...]:
-    """Per instance, the voxels that another instance of the same side also holds."""
+    """Per instance, the voxels that another instance of the same side also holds.
+
+    Works on the foreground voxels only (indices are unique within one instance, so a voxel
+    seen twice in the concatenation is shared); ``size`` is kept for the signature.
+    """
     if len(flats) < 2:
         return tuple(f[:0] for f in flats)
-    dtype = np.uint8 if len(flats) < 255 else np.uint16
-    count = np.zeros(size, dtype=dtype)  # calloc: only pages touched by foreground are mapped
-    for f in flats:
-        count[f] += 1  # indices are unique within one instance
-    out = tuple(f[count[f] > 1] for f in flats)
-    del count
-    return out
+    allf = np.sort(np.concatenate(flats))
+    shared = np.unique(allf[1:][allf[1:] == allf[:-1]])
+    if len(shared) == 0:
+        return tuple(f[:0] for f in flats)
+    return tuple(f[np.isin(f, shared)] for f in flats)

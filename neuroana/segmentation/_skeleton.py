@@ -27,9 +27,8 @@ def skeleton_of_flat(
     crop = np.zeros(tuple(int(b - a + 3) for a, b in zip(lo, hi, strict=True)), dtype=bool)
     crop[z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1] = True
     sk = skeletonize(crop)
-    sz, sy, sx = np.nonzero(sk)
-    return (
-        (sz + (lo[0] - 1)).astype(np.intp),
-        (sy + (lo[1] - 1)).astype(np.intp),
-        (sx + (lo[2] - 1)).astype(np.intp),
-    )
+    # thinning only deletes voxels: the skeleton is read at the mask's own voxels (no scan of the
+    # crop), then put in raster order (what np.nonzero on the full volume gives)
+    sel = np.sort(flat[sk[z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1]])
+    sz, sy, sx = np.unravel_index(sel, shape)
+    return sz.astype(np.intp), sy.astype(np.intp), sx.astype(np.intp)

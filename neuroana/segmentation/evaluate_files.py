@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from neuroana.segmentation.errors import FisbeInputError
 from neuroana.segmentation.metrics import evaluate_instances, key_metrics
 
@@ -43,7 +41,7 @@ def evaluate_files(gt_path, pred_path, split_file=None, labeling: str | None = N
     >>> evaluate_files(os.path.join(d, "a.zarr"), os.path.join(d, "a_pred.zarr"))["summary"]["S"]
     1.0
     """
-    from neuroana.io.fisbe import read_fisbe
+    from neuroana.io.fisbe import GT_KEY, PRED_KEY, open_fisbe_labels, read_fisbe
 
     if labeling not in (None, "completely", "partly"):
         raise FisbeInputError(f"labeling={labeling!r}; expected 'completely', 'partly' or None")
@@ -58,9 +56,11 @@ def evaluate_files(gt_path, pred_path, split_file=None, labeling: str | None = N
         )
     if labeling is None:
         labeling = g.attrs["labeling"] if g.attrs["labeling"] != "unknown" else "completely"
-    result = evaluate_instances(
-        np.asarray(g["gt"].data), np.asarray(pred.data), labeling, g.attrs["dim_neurons"]
-    )
+    # evaluate_instances reads one channel at a time (never both volumes at once), from the
+    # stored chunks only
+    gt_arr = open_fisbe_labels(gt_path, GT_KEY)
+    pred_arr = open_fisbe_labels(pred_path, PRED_KEY if "pred" in p else GT_KEY)
+    result = evaluate_instances(gt_arr, pred_arr, labeling, g.attrs["dim_neurons"])
     return {
         "sample": g.attrs["sample"],
         "labeling": labeling,

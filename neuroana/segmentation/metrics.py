@@ -24,7 +24,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neuroana.segmentation._instances import Instances, as_label_channels, build_instances
+from neuroana.segmentation._instances import (
+    Instances,
+    LazyChannels,
+    as_label_channels,
+    build_instances,
+    is_lazy,
+)
 from neuroana.segmentation._matching import (
     SkeletonMembership,
     greedy_one_to_one,
@@ -198,6 +204,35 @@ def _subset_metrics(s: _Sample, rel_ids: Sequence[int], require_pred: bool):
     return k, tp, tp / float(k), covs, avg
 
 
+def _prepare(gt, pred, labeling: str, dim_neurons: Sequence[int]) -> tuple[_Sample, list[int]]:
+    """Validate, pre-process both sides and skeletonise: the shared start of every evaluation."""
+    if labeling not in ("completely", "partly"):
+        raise FisbeInputError(f"labeling={labeling!r}; expected 'completely' or 'partly'")
+    g = LazyChannels(gt, "gt") if is_lazy(gt) else as_label_channels(gt, "gt")
+    p = LazyChannels(pred, "pred") if is_lazy(pred) else as_label_channels(pred, "pred")
+    if g.shape[1:] != p.shape[1:]:
+        raise FisbeInputError(
+            f"gt spatial shape {g.shape[1:]} differs from pred spatial shape {p.shape[1:]}; "
+            "expected the same (Z, Y, X)"
+        )
+    gi = build_instances(g, None)
+    if gi.n == 0:
+        raise EmptyGroundTruthError(
+            f"gt of shape {g.shape} holds no instance (all zero); expected at least one "
+            "(the official code raises ZeroDivisionError here)"
+        )
+    pi = build_instances(p, MIN_SIZE)
+    dim_rel = []
+    for v in dim_neurons:
+        hit = np.flatnonzero(gi.fw_values == int(v))
+        if len(hit) == 0:
+            raise FisbeInputError(
+                f"dim_neurons value {v} is not a GT label; GT labels are {gi.fw_values.tolist()}"
+            )
+        dim_rel.append(int(gi.fw_ids[hit[0]]))
+    return _Sample(gi, pi), dim_rel
+
+
 def evaluate_instances(
     gt,
     pred,
@@ -210,7 +245,9 @@ def evaluate_instances(
     ----------
     gt : array-like of int, shape (N, Z, Y, X) or (Z, Y, X)
         Ground-truth instances, FISBe layout (one neuron per channel, value ``i + 1``); a
-        DataArray with dims ``("instance", "z", "y", "x")`` works too.
+        DataArray with dims ``("instance", "z", "y", "x")`` works too. Lazy arrays (zarr, dask,
+        h5py, numpy memmap, dask-backed DataArray) are read one channel at a time, so peak memory
+        is about one dense channel plus the non-zero voxels; in-memory arrays are used in place.
     pred : array-like of int, shape (M, Z, Y, X) or (Z, Y, X)
         Predicted instances: one per channel, a label map, packed channels or binary masks.
     labeling : {"completely", "partly"}
@@ -243,31 +280,8 @@ def evaluate_instances(
     >>> r["general"]["Num GT"], r["general"]["avg_f1_cov_score"]
     (1, 1.0)
     """
-    if labeling not in ("completely", "partly"):
-        raise FisbeInputError(f"labeling={labeling!r}; expected 'completely' or 'partly'")
-    g = as_label_channels(gt, "gt")
-    p = as_label_channels(pred, "pred")
-    if g.shape[1:] != p.shape[1:]:
-        raise FisbeInputError(
-            f"gt spatial shape {g.shape[1:]} differs from pred spatial shape {p.shape[1:]}; "
-            "expected the same (Z, Y, X)"
-        )
-    gi = build_instances(g, None)
-    if gi.n == 0:
-        raise EmptyGroundTruthError(
-            f"gt of shape {g.shape} holds no instance (all zero); expected at least one "
-            "(the official code raises ZeroDivisionError here)"
-        )
-    pi = build_instances(p, MIN_SIZE)
-    dim_rel = []
-    for v in dim_neurons:
-        hit = np.flatnonzero(gi.fw_values == int(v))
-        if len(hit) == 0:
-            raise FisbeInputError(
-                f"dim_neurons value {v} is not a GT label; GT labels are {gi.fw_values.tolist()}"
-            )
-        dim_rel.append(int(gi.fw_ids[hit[0]]))
-    return _evaluate(_Sample(gi, pi), labeling == "partly", dim_rel, labeling)
+    s, dim_rel = _prepare(gt, pred, labeling, dim_neurons)
+    return _evaluate(s, labeling == "partly", dim_rel, labeling)
 
 
 def _evaluate(s: _Sample, partly: bool, dim_rel: list[int], labeling: str) -> dict:
