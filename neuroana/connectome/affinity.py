@@ -3,14 +3,19 @@
 Two affinities, both vectorised over pairs in torch and computed in chunks of pairs:
 
 ``"differential"``
-    Our reconstruction of the paper's *differential affinity* (the exact formula could not be read;
-    see ``/work/shared/research/dynamic_connectome.md``): traces are smoothed, differentiated, and
-    each derivative is divided by its robust scale (MAD of the neuron's derivative over the whole
-    recording), giving ``d_i(t)``. The instantaneous affinity is a Gaussian kernel on the derivative
-    difference, ``k_ij(t) = exp(-(d_i(t) - d_j(t))^2 / (2 scale^2))`` with the **explicit kernel
-    scale** ``scale`` (robust-z units), and the window value is its activity-weighted average
-    ``A_ij(w) = sum_t c_ij(t) k_ij(t) / sum_t c_ij(t)`` with ``c_ij(t) = |d_i(t)| + |d_j(t)|``, so
-    moments when both neurons are quiet do not count (two silent neurons are not "similar").
+    Our reconstruction of the paper's *differential affinity*. The paper's exact formula could not be
+    read (its methods section and the notebook holding the affinity code were not reachable; see
+    ``/work/shared/research/dynamic_connectome.md``), so this is a documented choice, not a copy.
+    Each trace is smoothed (Gaussian, ``smooth`` samples) and differentiated; the derivative is
+    divided by its robust scale (MAD over the whole recording), giving ``z_i(t)``. A saturating
+    non-linearity with the **explicit kernel scale** ``scale`` (robust-z units) maps it to a soft
+    rise/fall indicator ``phi_i(t) = tanh(z_i(t) / scale)``: changes much smaller than ``scale`` count
+    in proportion, changes much larger count as one "rise" or "fall", so one huge transient cannot
+    dominate a window. The window affinity is the Pearson correlation of ``phi_i`` and ``phi_j``
+    within the window, clipped at 0: ``A_ij(w) = max(0, corr_w(phi_i, phi_j))``. Because it is
+    centred within the window, two independent neurons have expected affinity 0 (there is **no
+    baseline** for unrelated pairs, unlike an un-centred kernel average), and neurons that rise and
+    fall together have affinity near 1 whatever their amplitudes or slow baselines.
 ``"correlation"``
     Pearson correlation within each window, negative values clipped to 0 (NTF needs a non-negative
     tensor).
@@ -149,32 +154,23 @@ def _smooth_derivative(x: torch.Tensor, smooth: float) -> torch.Tensor:
     return d
 
 
-def _pair_values(
-    feat: torch.Tensor,
-    ii: torch.Tensor,
-    jj: torch.Tensor,
-    starts: np.ndarray,
-    window: int,
-    method: str,
-    scale: float,
-) -> torch.Tensor:
-    """Affinities for the pairs (ii, jj) of one animal: returns (P_chunk, n_windows)."""
+def _window_unit_features(feat: torch.Tensor, starts: np.ndarray, window: int) -> torch.Tensor:
+    """Centre and unit-normalise every neuron's feature within every window: (W, L, N).
+
+    A neuron that is flat within a window gets an all-zero column (its affinities there are 0).
+    """
     idx = torch.as_tensor(starts, device=feat.device).view(-1, 1) + torch.arange(
         window, device=feat.device
     )
-    fi = feat[:, ii][idx]  # (W, L, P)
-    fj = feat[:, jj][idx]
-    if method == "correlation":
-        fi = fi - fi.mean(1, keepdim=True)
-        fj = fj - fj.mean(1, keepdim=True)
-        num = (fi * fj).sum(1)
-        den = torch.sqrt((fi * fi).sum(1) * (fj * fj).sum(1))
-        r = torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(num))
-        return r.clamp_min(0.0).T
-    kern = torch.exp(-((fi - fj) ** 2) / (2.0 * scale**2))
-    act = fi.abs() + fj.abs()
-    den = act.sum(1)
-    return torch.where(den > 0, (act * kern).sum(1) / den.clamp_min(1e-30), 0.0).T
+    z = feat[idx]  # (W, L, N)
+    z = z - z.mean(1, keepdim=True)
+    norm = torch.sqrt((z * z).sum(1, keepdim=True))
+    return torch.where(norm > 1e-12, z / norm.clamp_min(1e-30), torch.zeros_like(z))
+
+
+def _pair_values(z: torch.Tensor, ii: torch.Tensor, jj: torch.Tensor) -> torch.Tensor:
+    """Clipped Pearson correlation of the pairs (ii, jj) in every window: (P_chunk, W)."""
+    return (z[:, :, ii] * z[:, :, jj]).sum(1).clamp_min(0.0).T
 
 
 def compute_affinity(
@@ -183,7 +179,7 @@ def compute_affinity(
     window: float,
     step: float | None = None,
     method: str = "differential",
-    scale: float = 1.0,
+    scale: float = 2.0,
     smooth: float = 1.0,
     fs: float | None = None,
     chunk_pairs: int = 4096,
@@ -202,13 +198,15 @@ def compute_affinity(
     method : {"differential", "correlation"}
         See the module docstring.
     scale : float
-        Kernel scale of the differential affinity, in robust-z units of the derivative.
+        Kernel scale of the differential affinity: the derivative change (in robust standard
+        deviations of the neuron's derivative) at which ``tanh`` starts to saturate.
     smooth : float
         Gaussian smoothing (samples) before differentiating (differential only; 0 disables).
     fs : float, optional
         Sampling rate in Hz; inferred from the ``time`` coordinate when omitted.
     chunk_pairs : int
-        Pairs computed at once (bounds memory at ``chunk_pairs * window * n_windows`` floats).
+        Pairs computed at once (bounds the temporary at ``chunk_pairs * window * n_windows``
+        floats, on top of the ``window * n_windows * n_roi`` normalised features).
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -264,13 +262,14 @@ def compute_affinity(
             d = _smooth_derivative(xa, smooth)
             mad = (d - d.median(0).values).abs().median(0).values / 0.6745
             fallback = d.std(0).clamp_min(1e-12)
-            feat = d / torch.where(mad > 1e-12, mad, fallback)
+            feat = torch.tanh(d / torch.where(mad > 1e-12, mad, fallback) / scale)
         else:
             feat = xa
+        z = _window_unit_features(feat, starts, win)
         for s in range(0, ii.size, chunk_pairs):
             ci = torch.as_tensor(ii[s : s + chunk_pairs], device=dev)
             cj = torch.as_tensor(jj[s : s + chunk_pairs], device=dev)
-            vals = _pair_values(feat, ci, cj, starts, win, method, scale)
+            vals = _pair_values(z, ci, cj)
             out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
         missing = ~(present[ii, a] & present[jj, a])
         out[missing, :, a] = np.nan

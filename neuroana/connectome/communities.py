@@ -1,14 +1,15 @@
 """Weighted community detection on an ROI x ROI affinity graph.
 
 ``method="wsbm"`` (default): a Bayesian weighted stochastic block model written in numpy. The graph
-is the dense complete graph of the affinity matrix (every pair is an edge; its weight is the
-affinity). Edge weights between blocks ``r`` and ``s`` are exponential with rate ``lambda_rs``
+is the dense graph of the affinity matrix over the *observed* pairs (every observed pair is an
+edge whose weight is the affinity; a pair never observed together, e.g. two neurons recorded in
+different animals, is missing data and contributes nothing, instead of a zero-weight edge). Edge weights between blocks ``r`` and ``s`` are exponential with rate ``lambda_rs``
 under a conjugate ``Gamma(alpha, beta)`` prior (``alpha = 1``, ``beta = alpha * mean weight``, the
 graph-tool ``real-exponential`` default), so each block pair's marginal likelihood is closed form:
 
     log p(w_rs) = alpha log beta - lgamma(alpha) + lgamma(alpha + n_rs) - (alpha + n_rs) log(beta + S_rs)
 
-with ``n_rs`` edges of total weight ``S_rs``. The description length is
+with ``n_rs`` observed edges of total weight ``S_rs``. The description length is
 ``DL = -sum_{r<=s} log p(w_rs) - log P(b)``, with Peixoto's (2017) nonparametric partition prior
 ``P(b) = [prod_r n_r! / N!] * C(N-1, B-1)^-1 * N^-1``. The number of blocks ``B`` is therefore
 chosen by the model (minimum DL), not by the user. Each run starts from a random partition with
@@ -40,7 +41,8 @@ class CommunityResult(NamedTuple):
     Attributes
     ----------
     labels : ndarray
-        Consensus community per node (``0..K-1``, ordered by first appearance).
+        Consensus community per node (``0..K-1``, ordered by first appearance; ``-1`` for a node
+        with no observed pair).
     best_labels : ndarray
         The single run with the best objective (lowest DL for the WSBM, highest quality for Leiden).
     objective : float
@@ -69,12 +71,21 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 class _WSBM:
     """Incremental state of the exponential-weight SBM on a dense symmetric weight matrix."""
 
-    def __init__(self, w: np.ndarray, labels: np.ndarray, n_blocks_max: int, alpha: float = 1.0):
-        self.w = w
+    def __init__(
+        self,
+        w: np.ndarray,
+        labels: np.ndarray,
+        n_blocks_max: int,
+        observed: np.ndarray,
+        alpha: float = 1.0,
+    ):
+        self.w = w * observed
+        self.o = observed.astype(float)
         self.n = w.shape[0]
         self.alpha = alpha
-        off = w[np.triu_indices(self.n, 1)]
-        self.beta = alpha * max(float(off.mean()), 1e-12)
+        iu = np.triu_indices(self.n, 1)
+        off = w[iu][observed[iu]]
+        self.beta = alpha * max(float(off.mean()) if off.size else 0.0, 1e-12)
         self.bmax = n_blocks_max
         self.labels = labels.copy()
         self._rebuild()
@@ -84,9 +95,9 @@ class _WSBM:
         z[np.arange(self.n), self.labels] = 1.0
         self.sizes = z.sum(0)
         s = z.T @ self.w @ z
-        e = np.outer(self.sizes, self.sizes)
+        e = z.T @ self.o @ z  # observed pairs per block pair (the diagonal of o is 0)
         np.fill_diagonal(s, np.diag(s) / 2.0)
-        np.fill_diagonal(e, self.sizes * (self.sizes - 1) / 2.0)
+        np.fill_diagonal(e, np.diag(e) / 2.0)
         self.e, self.s = e, s
 
     def _f(self, e: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -111,19 +122,20 @@ class _WSBM:
             if self.sizes[r] <= 1 and (self.sizes > 0).sum() <= 1:
                 continue
             a = np.bincount(self.labels, weights=self.w[i], minlength=self.bmax)
+            o = np.bincount(self.labels, weights=self.o[i], minlength=self.bmax)
             c = self.sizes.copy()
             c[r] -= 1
-            # remove i from r
+            # remove i from r: its observed pairs (o) and their weights (a) leave row/column r
             e1, s1 = self.e.copy(), self.s.copy()
-            e1[r, :] -= c
+            e1[r, :] -= o
             s1[r, :] -= a
             e1[:, r] = e1[r, :]
             s1[:, r] = s1[r, :]
-            e1[r, r] = c[r] * (c[r] - 1) / 2.0
+            e1[r, r] = self.e[r, r] - o[r]
             s1[r, r] = self.s[r, r] - a[r]
-            # gain of adding i to each candidate block s: row s changes by (c, a)
+            # gain of adding i to each candidate block s: row s changes by (o, a)
             f0 = self._f(e1, s1)
-            f1 = self._f(e1 + c[None, :], s1 + a[None, :])
+            f1 = self._f(e1 + o[None, :], s1 + a[None, :])
             delta_like = (f1 - f0).sum(1)
             sizes1 = c
             empty = np.flatnonzero(sizes1 == 0)
@@ -171,12 +183,12 @@ class _WSBM:
 
 
 def _wsbm_run(
-    w: np.ndarray, rng: np.random.Generator, n_init_blocks: int
+    w: np.ndarray, observed: np.ndarray, rng: np.random.Generator, n_init_blocks: int
 ) -> tuple[np.ndarray, float]:
     n = w.shape[0]
     b0 = max(1, min(n, n_init_blocks))
     labels = rng.integers(0, b0, n)
-    st = _WSBM(w, labels, n_blocks_max=n)
+    st = _WSBM(w, labels, n_blocks_max=n, observed=observed)
     for _ in range(50):
         moved = st.sweep(rng)
         merged = st.merge_once()
@@ -195,7 +207,9 @@ def _consensus(runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return _relabel(comp), co
 
 
-def _graph_tool_run(w: np.ndarray, seed: int) -> tuple[np.ndarray, float]:  # pragma: no cover
+def _graph_tool_run(
+    w: np.ndarray, observed: np.ndarray, seed: int
+) -> tuple[np.ndarray, float]:  # pragma: no cover
     import graph_tool.all as gt
 
     gt.seed_rng(seed)
@@ -203,19 +217,23 @@ def _graph_tool_run(w: np.ndarray, seed: int) -> tuple[np.ndarray, float]:  # pr
     g = gt.Graph(directed=False)
     g.add_vertex(n)
     ii, jj = np.triu_indices(n, 1)
+    keep = observed[ii, jj]
+    ii, jj = ii[keep], jj[keep]
     ew = g.new_edge_property("double")
     g.add_edge_list(np.column_stack([ii, jj, w[ii, jj]]), eprops=[ew])
     state = gt.minimize_blockmodel_dl(g, state_args=dict(recs=[ew], rec_types=["real-exponential"]))
     return _relabel(np.asarray(state.get_blocks().a)), float(state.entropy())
 
 
-def _leiden_run(w: np.ndarray, seed: int, resolution: float) -> tuple[np.ndarray, float]:
+def _leiden_run(
+    w: np.ndarray, observed: np.ndarray, seed: int, resolution: float
+) -> tuple[np.ndarray, float]:
     import igraph as ig
     import leidenalg
 
     n = w.shape[0]
     ii, jj = np.triu_indices(n, 1)
-    keep = w[ii, jj] > 0
+    keep = (w[ii, jj] > 0) & observed[ii, jj]
     g = ig.Graph(n=n, edges=list(zip(ii[keep].tolist(), jj[keep].tolist(), strict=True)))
     g.es["weight"] = w[ii, jj][keep].tolist()
     part = leidenalg.find_partition(
@@ -236,6 +254,7 @@ def detect_communities(
     n_init_blocks: int | None = None,
     resolution: float = 1.0,
     backend: str = "auto",
+    observed=None,
     random_state: int | None = 0,
 ) -> CommunityResult:
     """Communities of a weighted ROI x ROI affinity graph.
@@ -256,6 +275,11 @@ def detect_communities(
         Leiden resolution.
     backend : {"auto", "numpy"}
         ``"auto"`` uses graph-tool for the WSBM when it is importable.
+    observed : array_like of bool, optional
+        ``(N, N)`` (or pair vector) mask of the pairs that were observed. Unobserved pairs, and NaN
+        entries of ``affinity``, are *missing*, not zero-weight edges: the WSBM leaves them out of
+        its block likelihoods and Leiden leaves them out of the graph. A node with no observed
+        pair cannot be placed and gets label ``-1``.
     random_state : int, optional
         Seed.
 
@@ -266,7 +290,8 @@ def detect_communities(
     Raises
     ------
     ConnectomeInputError
-        Non-square, asymmetric, negative or non-finite affinities; unknown method.
+        Non-square, asymmetric, negative or infinite affinities; unknown method; fewer than two
+        nodes with an observed pair.
 
     Examples
     --------
@@ -285,13 +310,29 @@ def detect_communities(
         w = pair_to_matrix(w)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ConnectomeInputError(f"affinity has shape {w.shape}; expected a square (N, N) matrix")
-    if not np.all(np.isfinite(w)):
-        raise ConnectomeInputError("affinity has NaN or infinite entries; expected finite weights")
+    if np.any(np.isinf(w)):
+        raise ConnectomeInputError("affinity has infinite entries; expected finite weights or NaN")
+    obs = np.isfinite(w)
+    if observed is not None:
+        o = np.asarray(observed, dtype=bool)
+        if o.ndim == 1:
+            from neuroana.connectome.affinity import pair_to_matrix
+
+            o = pair_to_matrix(o.astype(float), w.shape[0]) > 0
+        if o.shape != w.shape:
+            raise ConnectomeInputError(
+                f"observed has shape {o.shape}; expected the affinity's shape {w.shape}"
+            )
+        obs &= o | o.T
+    np.fill_diagonal(obs, False)
+    w = np.where(obs, w, 0.0)
     if np.any(w < 0):
         raise ConnectomeInputError(
             f"affinity has negative weights (min {w.min():.4g}); expected >= 0"
         )
-    if not np.allclose(w, w.T, atol=1e-10 * max(1.0, np.abs(w).max())):
+    if not np.array_equal(obs, obs.T) or not np.allclose(
+        w, w.T, atol=1e-10 * max(1.0, np.abs(w).max())
+    ):
         raise ConnectomeInputError(
             "affinity is not symmetric; expected an undirected weight matrix"
         )
@@ -299,13 +340,21 @@ def detect_communities(
         raise ConnectomeInputError(f"method={method!r}; expected 'wsbm' or 'leiden'")
     if n_runs < 1:
         raise ConnectomeInputError(f"n_runs={n_runs}; expected >= 1")
-    w = w.copy()
-    np.fill_diagonal(w, 0.0)
-    n = w.shape[0]
+    if backend not in ("auto", "numpy"):
+        raise ConnectomeInputError(f"backend={backend!r}; expected 'auto' or 'numpy'")
+    n_total = w.shape[0]
+    node_ok = obs.any(1)
+    if node_ok.sum() < 2:
+        raise ConnectomeInputError(
+            f"only {int(node_ok.sum())} node(s) have an observed pair; expected at least 2"
+        )
+    keep = np.flatnonzero(node_ok)
+    w, obs = w[np.ix_(keep, keep)], obs[np.ix_(keep, keep)]
+    n = keep.size
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(0, 2**31 - 1, n_runs)
     if method == "leiden":
-        runs = [_leiden_run(w, int(s), resolution) for s in seeds]
+        runs = [_leiden_run(w, obs, int(s), resolution) for s in seeds]
         best = max(runs, key=lambda t: t[1])
     else:
         use_gt = False
@@ -316,19 +365,23 @@ def detect_communities(
                 use_gt = True
             except ImportError:
                 use_gt = False
-        elif backend != "numpy":
-            raise ConnectomeInputError(f"backend={backend!r}; expected 'auto' or 'numpy'")
         b0 = n_init_blocks or int(np.ceil(2 * np.sqrt(n)))
         if use_gt:  # pragma: no cover - graph-tool is not on PyPI
-            runs = [_graph_tool_run(w, int(s)) for s in seeds]
+            runs = [_graph_tool_run(w, obs, int(s)) for s in seeds]
         else:
-            runs = [_wsbm_run(w, np.random.default_rng(int(s)), b0) for s in seeds]
+            runs = [_wsbm_run(w, obs, np.random.default_rng(int(s)), b0) for s in seeds]
         best = min(runs, key=lambda t: t[1])
     labels, co = _consensus([r[0] for r in runs])
+    full_labels = np.full(n_total, -1)
+    full_labels[keep] = labels
+    full_best = np.full(n_total, -1)
+    full_best[keep] = best[0]
+    full_co = np.full((n_total, n_total), np.nan)
+    full_co[np.ix_(keep, keep)] = co
     return CommunityResult(
-        labels=labels,
-        best_labels=best[0],
+        labels=full_labels,
+        best_labels=full_best,
         objective=best[1],
         n_blocks=int(labels.max() + 1),
-        coassignment=co,
+        coassignment=full_co,
     )

@@ -45,7 +45,8 @@ class DynamicConnectome(BaseEstimator):
     rank_selection_ : RankSelection or None
     result_ : xarray.Dataset
         ``pair_factor``, ``window_factor``, ``animal_factor``, ``weights``, ``communities``
-        (``component``, ``roi``), ``n_communities``, ``covers_window`` and ``covers_animal`` (bool).
+        (``component``, ``roi``; ``-1`` for a ROI that shares no animal with any other ROI, whose
+        community cannot be estimated), ``n_communities``, ``covers_window`` and ``covers_animal`` (bool).
 
     Examples
     --------
@@ -63,7 +64,7 @@ class DynamicConnectome(BaseEstimator):
         step: float | None = None,
         *,
         affinity: str = "differential",
-        scale: float = 1.0,
+        scale: float = 2.0,
         n_components: int | str = "auto",
         ranks: Sequence[int] = (1, 2, 3, 4, 5, 6),
         n_restarts: int = 8,
@@ -141,10 +142,15 @@ class DynamicConnectome(BaseEstimator):
         n_roi = rois.size
         labels = np.zeros((rank, n_roi), dtype=int)
         ncom = np.zeros(rank, dtype=int)
+        # a pair never observed (its two neurons share no animal) has an unconstrained pair-factor
+        # entry: it is missing data for the community model, never a zero-weight edge
+        pair_observed = np.isfinite(aff.values).any(axis=(1, 2))
+        observed = pair_to_matrix(pair_observed.astype(float), n_roi) > 0
         for r in range(rank):
             mat = pair_to_matrix(f["pair_factor"].values[:, r], n_roi)
             res = detect_communities(
                 mat,
+                observed=observed,
                 method=self.community_method,
                 n_runs=self.n_runs,
                 random_state=self.random_state,
