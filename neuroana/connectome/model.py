@@ -138,8 +138,9 @@ class DynamicConnectome(BaseEstimator):
             verbose=self.verbose,
         ).fit(aff)
         f = est.factors_
-        rois = np.unique(np.concatenate([aff["roi_i"].values, aff["roi_j"].values]))
-        n_roi = rois.size
+        # ROIs in the order of the pair (triu) layout: pairs (0, 1), (0, 2), ..., (0, N-1) come first
+        n_roi = int(round((1 + np.sqrt(1 + 8 * aff.sizes["pair"])) / 2))
+        rois = np.concatenate([aff["roi_i"].values[:1], aff["roi_j"].values[: n_roi - 1]])
         labels = np.zeros((rank, n_roi), dtype=int)
         ncom = np.zeros(rank, dtype=int)
         # a pair never observed (its two neurons share no animal) has an unconstrained pair-factor
