@@ -38,7 +38,9 @@ from neuroana.segmentation.unet import (
 
 __all__ = ["CPU_SMOKE", "GPU", "UNetBaseline"]
 
-CPU_SMOKE = dict(crop=(24, 40, 40), n_fmaps=8, depth=3, batch_size=2, max_iter=40, steps_per_iter=5)
+CPU_SMOKE = dict(
+    crop=(16, 32, 32), n_fmaps=4, depth=2, batch_size=1, max_iter=30, steps_per_iter=4, lr=3e-3
+)
 GPU = dict(crop=(64, 128, 128), n_fmaps=24, depth=4, batch_size=4, max_iter=120, steps_per_iter=25)
 
 
