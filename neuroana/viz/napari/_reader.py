@@ -62,44 +62,21 @@ def get_nwb_reader(path):
     return lambda p: _nwb_layers(p[0] if isinstance(p, list) else p)
 
 
-# fixed colours for the three raw channels, shown additively
-CHANNEL_COLORMAPS = ("red", "green", "blue")
-
-
 def _fisbe_layers(path: str) -> list[tuple]:
     from neuroana.io import read_fisbe
+    from neuroana.viz.napari._fisbe import dataset_layers
 
-    ds = read_fisbe(path)
-    scale = tuple(float(ds[d].diff(d)[0]) if ds.sizes[d] > 1 else 1.0 for d in ("z", "y", "x"))
-    layers: list[tuple] = []
-    raw = ds["raw"]
-    for i in range(raw.sizes["channel"]):
-        layers.append(
-            (
-                raw.isel(channel=i).data,
-                {
-                    "name": f"raw ch{i}",
-                    "colormap": CHANNEL_COLORMAPS[i % 3],
-                    "blending": "additive",
-                    "scale": scale,
-                },
-                "image",
-            )
-        )
-    if "gt" in ds:
-        for j in range(ds.sizes["instance"]):
-            gt = np.asarray(ds["gt"].isel(instance=j).data)
-            layers.append(
-                ((gt > 0).astype(np.uint8) * (j + 1), {"name": f"gt {j + 1}", "scale": scale}, "labels")
-            )
-    return layers
+    return dataset_layers(read_fisbe(path))
 
 
 def get_fisbe_reader(path):
-    """napari reader contribution for FISBe zarr samples (directories holding ``volumes/raw``)."""
+    """napari reader contribution for FISBe zarr samples (directories holding ``volumes/raw``,
+    ``volumes/gt_instances`` or ``volumes/pred_instances``): raw as three additive colour layers,
+    one Labels layer per GT instance, the prediction as one Labels layer."""
     if isinstance(path, list):
         path = path[0]
     p = Path(path)
-    if not (p.is_dir() and (p / "volumes" / "raw").exists()):
+    keys = ("raw", "gt_instances", "pred_instances")
+    if not (p.is_dir() and any((p / "volumes" / k).exists() for k in keys)):
         return None
     return lambda q: _fisbe_layers(q[0] if isinstance(q, list) else q)
