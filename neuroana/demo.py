@@ -256,12 +256,49 @@ def adaptation_section(ctx: DemoContext) -> dict:
     return out
 
 
+def hmmglm_section(ctx: DemoContext) -> dict:
+    """HMM-GLMs with no, Gaussian and one-hot priors on a simulated switching network."""
+    from neuroana.hmmglm.demo import demo_section
+    from neuroana.viz.hmmglm import plot_connectivity, plot_states
+
+    res = demo_section(rng_seed=0, quick=ctx.quick)
+    true_ll = res["true_test_ll_per_bin"]
+    out = {}
+    for prior in ("none", "gaussian", "onehot"):
+        r = res[prior]
+        out[f"{prior}: test LL/bin (vs true params)"] = score(
+            r["test_ll_per_bin"], true_ll, ok=r["test_ll_per_bin"] >= true_ll - 0.1
+        )
+        out[f"{prior}: state accuracy"] = score(
+            r["state_accuracy"], 1.0, ok=r["state_accuracy"] > 0.85
+        )
+    trivial = res["trivial_adjacency_accuracy"]
+    adj = res["onehot"]["adjacency_accuracy"]
+    out["onehot: adjacency accuracy (vs all-none rate)"] = score(adj, trivial, ok=adj > trivial)
+    out["onehot: shared adjacency accuracy (vs all-none)"] = score(
+        res["onehot"]["prior_adjacency_accuracy"], res["trivial_prior_adjacency_accuracy"]
+    )
+    fit = res["fitted"]
+    m, test = fit["model"], fit["test"]
+    trial = test.isel(trial=0)
+    inferred = m.predict_states(test).isel(trial=0)
+    true = fit["perm"][fit["states_test"][0]]  # true labels in the model's numbering
+    fig, _ = plot_states(trial, inferred, true=true)
+    ctx.save_figure(
+        "hmmglm", fig, "hmmglm_states", "one-hot HMM-GLM: inferred vs true states, test trial"
+    )
+    fig, _ = plot_connectivity(m.weights_, m.prior_adjacency_)
+    ctx.save_figure("hmmglm", fig, "hmmglm_weights", "per-state weights and the shared connectome")
+    return out
+
+
 Section = Callable[[DemoContext], dict]
 
 #: The demo's sections, run in order. Later analyses append ``(name, func)`` here.
 SECTIONS: list[tuple[str, Section]] = [
     ("round_trip", round_trip_section),
     ("preprocess", preprocess_section),
+    ("hmmglm", hmmglm_section),
     ("adaptation", adaptation_section),
 ]
 

@@ -14,7 +14,8 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
     Returns a dict with, per model (``"none"``, ``"gaussian"``, ``"onehot"``): the test
     log-likelihood per bin next to the true-parameter value, Hungarian-matched state accuracy,
     weight MSE, per-state and prior adjacency accuracy next to the trivial all-"none" rate, and
-    the fit's CPU seconds.
+    the fit's CPU seconds. ``out["fitted"]`` holds, for figures, the one-hot model, the test spikes,
+    the true test states and the simulation.
 
     Examples
     --------
@@ -59,4 +60,12 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
             ),
             "cpu_seconds": cpu,
         }
+        if prior == "onehot":
+            out["fitted"] = {
+                "model": m,
+                "test": test,
+                "states_test": states_te,
+                "sim": sim,
+                "perm": perm,
+            }
     return out
