@@ -37,12 +37,13 @@ class BehaviourDecoder(BaseEstimator):
     --------
     >>> from neuroana.datasets.spiking_sim import simulate_stimulus_population
     >>> from neuroana.pretrain.finetune import BehaviourDecoder
-    >>> from neuroana.pretrain import split_windows, TokenConfig
+    >>> from neuroana.pretrain import TokenConfig, events_from_spike_times, split_windows
     >>> pop = simulate_stimulus_population(8, duration=30.0, random_state=0)
-    >>> s = split_windows(0.0, 30.0, TokenConfig())
+    >>> ev = events_from_spike_times(pop.spike_times, t_start=0.0, t_stop=30.0)
+    >>> s = split_windows(0.0, 29.9, TokenConfig())
     >>> dec = BehaviourDecoder(max_iter=1, steps_per_iter=2, random_state=0)
-    >>> dec = dec.fit(pop.spike_times, pop.behaviour, s.train, s.val)
-    >>> dec.predict(pop.spike_times, s.test).dims
+    >>> dec = dec.fit(ev, pop.behaviour, s.train, s.val)
+    >>> dec.predict(ev, s.test).dims
     ('window', 'feature')
     """
 
