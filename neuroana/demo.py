@@ -292,6 +292,26 @@ def hmmglm_section(ctx: DemoContext) -> dict:
     return out
 
 
+def segmentation_section(ctx: DemoContext) -> dict:
+    """FISBe: the benchmark metrics on a synthetic volume, segmented by colour clustering."""
+    from neuroana.segmentation.demo import demo_section
+    from neuroana.viz.segmentation import plot_fisbe_projection
+
+    res = demo_section(rng_seed=0, quick=ctx.quick)
+    sc = res["scores"]
+    out = {f"GT vs itself: {k}": score(v, 1.0, tol=0.0) for k, v in res["identity"].items()}
+    out["colour clustering: S"] = score(sc["S"], 1.0, ok=sc["S"] > 0.5)
+    out["colour clustering: avF1"] = score(sc["avF1"], 1.0)
+    out["colour clustering: coverage C"] = score(sc["C"], 1.0)
+    out["colour clustering: false splits / merges"] = score(sc["FS"] + sc["FM"], 0.0)
+    v = res["volumes"]
+    fig, _ = plot_fisbe_projection(v["raw"], v["gt"], v["pred"])
+    ctx.save_figure(
+        "segmentation", fig, "fisbe", "synthetic FISBe volume: raw, ground truth, colour clustering"
+    )
+    return out
+
+
 Section = Callable[[DemoContext], dict]
 
 #: The demo's sections, run in order. Later analyses append ``(name, func)`` here.
@@ -300,6 +320,7 @@ SECTIONS: list[tuple[str, Section]] = [
     ("preprocess", preprocess_section),
     ("hmmglm", hmmglm_section),
     ("adaptation", adaptation_section),
+    ("segmentation", segmentation_section),
 ]
 
 
