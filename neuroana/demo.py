@@ -312,14 +312,54 @@ def segmentation_section(ctx: DemoContext) -> dict:
     return out
 
 
+def connectome_section(ctx: DemoContext) -> dict:
+    """Dynamic connectome: NTF factor recovery, rank selection and communities per episode."""
+    import matplotlib.pyplot as plt
+
+    from neuroana.connectome.demo import demo_section
+    from neuroana.viz.connectome import plot_factors, plot_sorted_affinity
+
+    res = demo_section(rng_seed=0, quick=ctx.quick)
+    out = {
+        "NTF factor match score (planted tensor)": score(res["fms"], 1.0, ok=res["fms"] >= 0.95),
+        "rank chosen": score(res["rank_chosen"], res["rank_true"], tol=0),
+    }
+    for k, nmi in enumerate(res["nmi_per_episode"]):
+        out[f"community NMI, episode {k}"] = score(nmi, 1.0, ok=nmi >= 0.9)
+    result = res["fitted"].result_
+    fig, _ = plot_factors(result)
+    ctx.save_figure("connectome", fig, "connectome_factors", "NTF window and animal factors")
+    plt.close(fig)
+    fig, _ = plot_sorted_affinity(result)
+    ctx.save_figure("connectome", fig, "connectome_affinity", "pair factors sorted by community")
+    plt.close(fig)
+    return out
+
+
+def pretrain_section(ctx: DemoContext) -> dict:
+    """Spike-token pretraining (tiny model): held-out likelihood and a directed read-out."""
+    from neuroana.pretrain.demo import demo_section
+
+    res = demo_section(rng_seed=0, quick=ctx.quick)
+    ll, rate = res["heldout_ll_per_window"], res["rate_ll_per_window"]
+    ab = res["ablation_AB_minus_BA"]
+    return {
+        "held-out LL/window vs per-neuron rate": score(ll, rate, ok=ll > rate),
+        "val NLL: first -> best": score(res["val_nll_best"], res["val_nll_first"]),
+        "ablation read-out A->B minus B->A": score(ab, None, ok=ab > 0),
+    }
+
+
 Section = Callable[[DemoContext], dict]
 
 #: The demo's sections, run in order. Later analyses append ``(name, func)`` here.
 SECTIONS: list[tuple[str, Section]] = [
     ("round_trip", round_trip_section),
     ("preprocess", preprocess_section),
+    ("connectome", connectome_section),
     ("hmmglm", hmmglm_section),
     ("adaptation", adaptation_section),
+    ("pretrain", pretrain_section),
     ("segmentation", segmentation_section),
 ]
 

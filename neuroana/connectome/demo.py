@@ -20,7 +20,8 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
       correlates best with the episode indicator).
 
     Returns a dict: ``rank_true``, ``rank_chosen``, ``fms`` (tensor level), ``nmi_per_episode``,
-    ``ntf_rel_error``, ``passed`` (rank right, FMS >= 0.95, every NMI >= 0.9) and ``seconds``.
+    ``ntf_rel_error``, ``passed`` (rank right, FMS >= 0.95, every NMI >= 0.9), ``seconds`` and
+    ``fitted`` (the fitted ``DynamicConnectome``, for figures).
 
     Examples
     --------
@@ -77,6 +78,7 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
         "passed": bool(rank == n_ep and fms >= 0.95 and min(scores) >= 0.9),
         "ntf_rel_error": float(dc.ntf_.reconstruction_error_),
         "seconds": time.perf_counter() - t0,
+        "fitted": dc,
     }
 
 
