@@ -76,8 +76,11 @@ def render_report(
         f"<script>{_SCRIPT}</script></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
-    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
-    for name in list(dict.fromkeys([*sections, *figures])):
+    parts += [
+        f"<pre>{html.escape(n)}</pre>" if "\n" in n else f"<p>{html.escape(n)}</p>" for n in notes
+    ]
+    # sections with figures only (such as an overview) come first, then the scored sections
+    for name in list(dict.fromkeys([*(k for k in figures if k not in sections), *sections])):
         parts.append(f'<h2 id="{html.escape(name)}">{html.escape(name)}</h2>')
         rows = sections.get(name, {})
         if rows:
