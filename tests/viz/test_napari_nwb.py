@@ -97,3 +97,25 @@ def test_roi_labels_layer_draws(make_napari_viewer, nwb_dir):
         viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int).sum(-1) > 30
     ).mean()
     assert dark < lit / 5
+
+
+@pytest.mark.napari
+def test_sample_session_opens_with_traces(make_napari_viewer):
+    from neuroana.viz.napari._sample_data import sample_session
+    from neuroana.viz.napari._widgets import TracesWidget
+
+    viewer = make_napari_viewer()
+    ((data, kw, kind),) = sample_session()
+    layer = viewer.add_labels(data, **kw)
+    widget = TracesWidget(viewer)
+    viewer.layers.selection.active = layer
+    layer.selected_label = 1
+    from neuroana.io import read_roi_traces, read_spike_times
+
+    path = kw["metadata"]["nwb_path"]
+    np.testing.assert_array_equal(
+        widget.figure.axes[0].lines[0].get_ydata(), read_roi_traces(path).isel(roi=0).values
+    )
+    # the raster below has one row per unit of the file
+    assert len(widget.figure.axes) == 2
+    assert len(widget.figure.axes[1].collections) == len(read_spike_times(path))
