@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line writes figures to files and never opens a window
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

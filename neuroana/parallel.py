@@ -65,6 +65,18 @@ def _grid_points(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
+_LOST_RESULT_RETRIES = 2
+
+
+def _failure(session: Hashable, params: dict[str, Any], err: BaseException) -> SweepFailure:
+    return SweepFailure(
+        session=session,
+        params=dict(params),
+        error=f"{type(err).__name__}: {err}",
+        traceback="".join(traceback.format_exception(err)),
+    )
+
+
 def _run_task(fit: Callable[..., Any], data: Any, params: dict[str, Any]) -> xr.Dataset:
     out = fit(data, **params)
     if isinstance(out, xr.DataArray):
@@ -96,8 +108,9 @@ def sweep(
     grid : mapping, optional
         Parameter name -> list of values; the sweep runs the cartesian product.
     client : dask.distributed.Client
-        Where to run. Dask retries a task whose worker died (up to the scheduler's
-        ``distributed.scheduler.allowed-failures``).
+        Where to run. Dask retries a task whose worker died while running it (up to the
+        scheduler's ``distributed.scheduler.allowed-failures``); a finished result lost with its
+        worker before it was gathered is computed again (twice at most).
 
     Returns
     -------
@@ -116,7 +129,10 @@ def sweep(
     >>> out.results["mean"].sel(session="b", scale=10).item()
     40.0
     """
+    from concurrent.futures import CancelledError
+
     from dask.distributed import as_completed
+    from distributed.client import FutureCancelledError
 
     if not sessions:
         raise ValueError("sessions is empty: pass a mapping of session name -> data")
@@ -127,26 +143,33 @@ def sweep(
 
     futures = {}
     for name, data in sessions.items():
-        data_future = client.scatter(data) if not isinstance(data, (str, bytes)) else data
+        # replicated on every worker, so a worker that dies does not take a session's data with it
+        data_future = (
+            client.scatter(data, broadcast=True) if not isinstance(data, (str, bytes)) else data
+        )
         for params in points:
             fut = client.submit(_run_task, fit, data_future, params, pure=False)
-            futures[fut] = (name, params)
+            futures[fut] = (name, data_future, params, 0)
 
     finished: list[xr.Dataset] = []
     failures: list[SweepFailure] = []
-    for fut in as_completed(list(futures)):
-        name, params = futures[fut]
+    n_tasks = len(futures)
+    pending = as_completed(list(futures))
+    for fut in pending:
+        name, data_future, params, attempt = futures.pop(fut)
         try:
             out = fut.result()
+        except (CancelledError, FutureCancelledError) as err:
+            # a finished result can be lost with the worker that held it: run the task again
+            if attempt < _LOST_RESULT_RETRIES:
+                again = client.submit(_run_task, fit, data_future, params, pure=False)
+                futures[again] = (name, data_future, params, attempt + 1)
+                pending.add(again)
+                continue
+            failures.append(_failure(name, params, err))
+            continue
         except Exception as err:  # every failure is reported with its inputs
-            failures.append(
-                SweepFailure(
-                    session=name,
-                    params=dict(params),
-                    error=f"{type(err).__name__}: {err}",
-                    traceback="".join(traceback.format_exception(err)),
-                )
-            )
+            failures.append(_failure(name, params, err))
             continue
         labels = {"session": [name], **{k: [v] for k, v in params.items()}}
         finished.append(out.expand_dims(labels))
@@ -164,7 +187,7 @@ def sweep(
         results = xr.Dataset()
     if failures:
         warnings.warn(
-            f"{len(failures)} of {len(futures)} sweep tasks failed; see SweepResult.failures",
+            f"{len(failures)} of {n_tasks} sweep tasks failed; see SweepResult.failures",
             RuntimeWarning,
             stacklevel=2,
         )

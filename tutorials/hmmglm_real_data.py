@@ -29,10 +29,9 @@ from scipy.optimize import linear_sum_assignment
 from neuroana.hmmglm import HMMGLM
 from neuroana.io import read_intervals, read_spike_counts
 
-shared = Path(os.environ.get("NEUROANA_SHARED", Path.cwd().resolve().parent / "shared"))
-if not (shared / "data").is_dir():
-    shared = Path(__file__).resolve().parents[2] / "shared" if "__file__" in globals() else shared
-path = shared / "data" / "nwb" / "pynapple_neurosuite_A2929-200711.nwb"
+# the real files live in ../shared/data/nwb (or set NEUROANA_SHARED; `neuroana fetch pynapple_nwb`)
+SHARED = Path(os.environ.get("NEUROANA_SHARED", "../shared"))
+path = SHARED / "data" / "nwb" / "pynapple_neurosuite_A2929-200711.nwb"
 epochs = read_intervals(path)
 epochs
 

@@ -16,6 +16,7 @@
 # training and the test windows.
 
 # %%
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,9 @@ from neuroana.pretrain.finetune import BehaviourDecoder
 from neuroana.pretrain.readout import bin_spikes
 
 torch.set_num_threads(1)  # small model: one thread is fastest on a shared CPU
-path = Path("../shared/data/nwb/pynapple_neurosuite_A2929-200711.nwb")
-if not path.exists():
-    path = (
-        Path(__file__).resolve().parents[2] / "shared/data/nwb/pynapple_neurosuite_A2929-200711.nwb"
-    )
+# the real files live in ../shared/data/nwb (or set NEUROANA_SHARED; `neuroana fetch pynapple_nwb`)
+SHARED = Path(os.environ.get("NEUROANA_SHARED", "../shared"))
+path = SHARED / "data" / "nwb" / "pynapple_neurosuite_A2929-200711.nwb"
 spikes = read_spike_times(path)
 events = events_from_spike_times(spikes, t_start=0.0, t_stop=1200.0)
 compass = read_behavior(path, "CompassDirection")

@@ -300,7 +300,7 @@ def detect_communities(
     >>> truth = np.repeat([0, 1, 2], 6)
     >>> w = np.where(truth[:, None] == truth[None, :], 1.0, 0.05)
     >>> res = detect_communities(w, n_runs=3, random_state=0)
-    >>> res.n_blocks, (res.labels == truth).all()
+    >>> res.n_blocks, bool((res.labels == truth).all())
     (3, True)
     """
     w = np.asarray(affinity, dtype=float)
