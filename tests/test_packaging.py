@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # PyPI name -> conda-forge name(s), where they differ
 CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distributed"]}
+# not packaged on conda-forge: environment.yml takes them from PyPI in its pip section
+PIP_ONLY = {"mwatershed"}
 
 
 def _pyproject_requirements() -> dict[str, Requirement]:
@@ -23,13 +25,20 @@ def _pyproject_requirements() -> dict[str, Requirement]:
     return {r.name.lower(): r for r in reqs}
 
 
+def _split(dep: str) -> tuple[str, str]:
+    name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", dep).groups()
+    return name.lower(), spec.replace(" ", "")
+
+
 def _conda_specs() -> dict[str, str]:
+    """Conda-forge packages and, for what conda-forge lacks, the pip section's packages."""
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     specs = {}
     for dep in env["dependencies"]:
         if isinstance(dep, str):
-            name, spec = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", dep).groups()
-            specs[name.lower()] = spec.replace(" ", "")
+            specs.update([_split(dep)])
+        else:
+            specs.update(_split(d) for d in dep["pip"] if d != "-e .")
     return specs
 
 
@@ -38,8 +47,9 @@ def test_environment_channels_are_conda_forge_only():
     assert env["channels"][0] == "conda-forge"
     assert "defaults" not in env["channels"]
     pip_items = [d for d in env["dependencies"] if isinstance(d, dict)]
-    # the pip section holds only the package itself
-    assert pip_items == [{"pip": ["-e ."]}]
+    # one pip section: what conda-forge lacks (listed in PIP_ONLY), then the package itself
+    assert len(pip_items) == 1 and pip_items[0]["pip"][-1] == "-e ."
+    assert {_split(d)[0] for d in pip_items[0]["pip"][:-1]} == PIP_ONLY
 
 
 def test_every_pyproject_dependency_is_in_environment_with_same_bounds():
