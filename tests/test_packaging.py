@@ -78,3 +78,14 @@ def test_environment_has_nothing_pyproject_lacks():
 def test_torch_range_admits_the_cpu_build_on_disk():
     req = _pyproject_requirements()["torch"]
     assert req.specifier.contains("2.13.0")
+
+
+def test_manifests_ship_inside_the_package():
+    # wheels carry data_manifests/ through this link (package data "data_manifests/*.yaml")
+    link = REPO / "neuroana" / "data_manifests"
+    assert link.resolve() == (REPO / "data_manifests").resolve()
+    assert sorted(p.name for p in link.glob("*.yaml")) == sorted(
+        p.name for p in (REPO / "data_manifests").glob("*.yaml")
+    )
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "data_manifests/*.yaml" in meta["tool"]["setuptools"]["package-data"]["neuroana"]
