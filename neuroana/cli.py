@@ -1,6 +1,7 @@
 """Command line: a thin client of the public API.
 
 ``neuroana demo``                      run every analysis on the embedded synthetic data
+``neuroana run CONFIG.yaml [--check]`` run one analysis on your files as a YAML file describes
 ``neuroana info FILE.nwb``             list what an NWB file holds
 ``neuroana fetch NAME [--dest DIR]``   download a dataset from its manifest, checksum-verified
 ``neuroana fisbe evaluate ...``        FISBe benchmark metrics for a prediction
@@ -18,6 +19,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from neuroana.demo import run_demo
 
     run_demo(Path(args.out), quick=args.quick)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from neuroana.runner import load_config, run_config
+
+    if args.check:
+        cfg = load_config(args.config)
+        print(f"{args.config}: valid ({cfg.analysis}, {len(cfg.inputs)} input(s) -> {cfg.output})")
+        return 0
+    res = run_config(args.config)
+    for key, value in res.summary.get("scores", {}).items():
+        if key != "per_sample":
+            print(f"{key}: {value}")
+    for p in res.files:
+        print(p)
     return 0
 
 
@@ -66,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="neuroana-report", help="report folder (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="smallest sizes (for tests)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="run one analysis on your files, configured by a YAML file")
+    p.add_argument("config", help="YAML with keys analysis, inputs, data, params, output")
+    p.add_argument("--check", action="store_true", help="only validate the configuration")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("info", help="list what an NWB file holds")
     p.add_argument("file")
