@@ -160,10 +160,10 @@ def finetune_section(c, device):
         ev,
         pop.behaviour,
         tr,
-        va,
         te,
         fractions=(0.01, 0.1),
         seeds=(0, 1, 2),
+        mode=c.get("ft_mode", "probe"),
         max_iter=c["ft_iter"],
         steps_per_iter=10,
         batch_size=32,
@@ -173,11 +173,14 @@ def finetune_section(c, device):
         f"[few-shot] behaviour r on {len(te)} test windows (3 seeds), pretrained on "
         f"{len(tr)} unlabelled windows"
     )
-    print(f"  {'fraction':>8s} {'n labels':>8s} {'fine-tuned':>10s} {'scratch':>8s}")
+    print(f"  {'fraction':>8s} {'n fit':>6s} {'n val':>6s} {'fine-tuned':>10s} {'scratch':>8s}")
     for f in ds.fraction.values:
-        rp = ds.r_pretrained.sel(fraction=f).values
-        rs = ds.r_scratch.sel(fraction=f).values
-        print(f"  {f:8.2f} {max(8, round(f * len(tr))):8d} {rp.mean():10.3f} {rs.mean():8.3f}")
+        d = ds.sel(fraction=f)
+        rp, rs = d.r_pretrained.values, d.r_scratch.values
+        print(
+            f"  {f:8.2f} {int(d.n_fit[0]):6d} {int(d.n_val[0]):6d} {rp.mean():10.3f} "
+            f"{rs.mean():8.3f}   per seed {np.round(rp, 3).tolist()} vs {np.round(rs, 3).tolist()}"
+        )
 
 
 def speed_section():

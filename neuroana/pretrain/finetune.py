@@ -186,53 +186,113 @@ class BehaviourDecoder(BaseEstimator):
         return float(np.mean([np.corrcoef(p[:, j], y[:, j])[0, 1] for j in range(y.shape[1])]))
 
 
+def few_shot_split(
+    train_ends: np.ndarray, n: int, start: int, span: float, val_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled block ``train_ends[start:start + n]`` -> (fit, validation) window ends.
+
+    The last ``val_fraction`` of the block (at least one window) is held out for early stopping; fit
+    windows whose span would reach into the validation windows' past (``span`` = past + current
+    window) are dropped, so no spike is seen by both parts.
+
+    Raises
+    ------
+    ValueError
+        When the block is too short to leave a fit window after the guard gap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.pretrain.finetune import few_shot_split
+    >>> fit, val = few_shot_split(np.arange(0.2, 2.2, 0.05), 20, 0, span=0.2)
+    >>> len(fit), len(val), bool(val.min() - 0.2 >= fit.max() - 1e-9)
+    (13, 4, True)
+    """
+    block = np.asarray(train_ends, dtype=float)[start : start + n]
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(1, int(round(val_fraction * len(block))))
+    fit, val = block[: len(block) - n_val], block[len(block) - n_val :]
+    fit = fit[fit <= val.min() - span + 1e-9] if val.size else fit
+    if fit.size == 0 or val.size == 0:
+        raise ValueError(
+            f"a labelled block of {len(block)} windows leaves {fit.size} fit and {val.size} "
+            f"validation windows after the {span} s guard gap; raise min_windows"
+        )
+    return fit, val
+
+
 def few_shot(
     pretrained: SpikeFormer,
     spikes,
     behaviour,
     train_ends,
-    val_ends,
     test_ends,
     *,
     fractions=(0.01, 0.1),
     seeds=(0,),
-    mode: str = "full",
-    min_windows: int = 8,
+    mode: str = "probe",
+    min_windows: int = 20,
+    val_fraction: float = 0.2,
     **decoder_kw,
 ) -> xr.Dataset:
-    """Few-shot protocol: fine-tune vs from scratch on contiguous fractions of the training windows.
+    """Few-shot protocol: fine-tuned pretrained model vs the same model trained from scratch.
 
-    For each fraction and seed a contiguous block (random start) of ``fraction * len(train_ends)``
-    windows (at least ``min_windows``) is used for training; validation windows are subsampled to the
-    same size; both models are scored (Pearson r) on all ``test_ends``.
+    For each fraction and seed, a contiguous block (random start) of ``fraction * len(train_ends)``
+    windows (at least ``min_windows``) is labelled. Its last ``val_fraction`` is the early-stopping
+    set, its first part (minus a guard gap of one window span) the fit set
+    (:func:`few_shot_split`): no other label is used. Both decoders get the same windows, the same
+    regression head on the pooled states, and the same optimisation budget (``decoder_kw``); they are
+    scored (Pearson r) on all ``test_ends``. The pretrained model should have seen only unlabelled
+    windows of the training split.
+
+    Parameters
+    ----------
+    mode : {"probe", "last_k", "full"}
+        Fine-tuning mode of the pretrained model (the scratch model always trains everything).
 
     Returns
     -------
-    xarray.Dataset with ``r_pretrained`` and ``r_scratch``, dims ("fraction", "seed")
+    xarray.Dataset
+        ``r_pretrained``, ``r_scratch`` (Pearson r on the test windows), ``n_fit``, ``n_val``
+        (labelled windows used to fit / early-stop), dims ("fraction", "seed").
+
+    Examples
+    --------
+    >>> from neuroana.pretrain.finetune import few_shot
+    >>> few_shot.__name__
+    'few_shot'
     """
     tr = np.asarray(train_ends)
-    va = np.asarray(val_ends)
-    rp = np.zeros((len(fractions), len(seeds)))
-    rs = np.zeros_like(rp)
+    span = pretrained.window_past + pretrained.window_cur
+    shape = (len(fractions), len(seeds))
+    rp, rs = np.zeros(shape), np.zeros(shape)
+    n_fit, n_val = np.zeros(shape, int), np.zeros(shape, int)
     for i, f in enumerate(fractions):
         if not 0 < f <= 1:
             raise ValueError(f"fractions must be in (0, 1], got {f}")
-        n = max(min_windows, int(round(f * len(tr))))
+        n = min(len(tr), max(min_windows, int(round(f * len(tr)))))
         for j, s in enumerate(seeds):
             rng = np.random.default_rng(s)
-            a = int(rng.integers(0, max(1, len(tr) - n + 1)))
-            sub = tr[a : a + n]
-            vsub = va[np.sort(rng.choice(len(va), size=min(len(va), n), replace=False))]
+            a = int(rng.integers(0, len(tr) - n + 1))
+            fit, val = few_shot_split(tr, n, a, span, val_fraction)
+            n_fit[i, j], n_val[i, j] = len(fit), len(val)
             kw = {"random_state": s, **decoder_kw}
-            ft = BehaviourDecoder(pretrained, mode=mode, **kw).fit(spikes, behaviour, sub, vsub)
+            ft = BehaviourDecoder(pretrained, mode=mode, **kw).fit(spikes, behaviour, fit, val)
             sc = BehaviourDecoder(None, template=_template(pretrained), **kw)
-            sc = sc.fit(spikes, behaviour, sub, vsub)
+            sc = sc.fit(spikes, behaviour, fit, val)
             rp[i, j] = ft.score(spikes, behaviour, test_ends)
             rs[i, j] = sc.score(spikes, behaviour, test_ends)
-    coords = {"fraction": list(fractions), "seed": list(seeds)}
+    dims = ("fraction", "seed")
     return xr.Dataset(
-        {"r_pretrained": (("fraction", "seed"), rp), "r_scratch": (("fraction", "seed"), rs)},
-        coords=coords,
+        {
+            "r_pretrained": (dims, rp),
+            "r_scratch": (dims, rs),
+            "n_fit": (dims, n_fit),
+            "n_val": (dims, n_val),
+        },
+        coords={"fraction": list(fractions), "seed": list(seeds)},
+        attrs={"mode": mode},
     )
 
 

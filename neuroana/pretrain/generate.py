@@ -43,18 +43,28 @@ def incremental_logits(model: SpikeTransformer, batch) -> tuple[torch.Tensor, to
     >>> bool(torch.allclose(dt, m(b).dt_logits, atol=1e-5))
     True
     """
-    from neuroana.pretrain.nn import dt_targets
+    from neuroana.pretrain.nn import canonical_order_mask, dt_targets, previous_tokens
 
     cache = model.start_cache(batch)
     B, Lc = batch["cur_unit"].shape
     x = _sos(model, B)
     emb = model.embed_current(batch["cur_unit"], batch["cur_bin"])
     dt_t = dt_targets(batch, model.cfg.n_dt).clamp_min(0)
+    prev_u, prev_b = previous_tokens(batch)
     dts, ids = [], []
     for i in range(Lc + 1):
         h = model.decode_step(x, cache)
-        dts.append(model.dt_head(h))
-        ids.append(model.id_head(model.id_ln(h + model.dt_emb(dt_t[:, i : i + 1]))))
+        s = slice(i, i + 1)
+        dl, il = canonical_order_mask(
+            model.dt_head(h),
+            model.id_head(model.id_ln(h + model.dt_emb(dt_t[:, s]))),
+            dt_t[:, s],
+            prev_u[:, s],
+            prev_b[:, s],
+            model.cfg.n_dt,
+        )
+        dts.append(dl)
+        ids.append(il)
         if i < Lc:
             x = emb[:, i : i + 1]
     return torch.cat(dts, 1), torch.cat(ids, 1)

@@ -278,10 +278,15 @@ class SpikeTransformer(nn.Module):
         return self.emb_drop(torch.cat(parts, 1)), torch.cat(valid, 1), mod_emb
 
     # ----------------------------------------------------------------- forward
-    def heads(self, h, dt_target):
+    def heads(self, h, dt_target, prev_unit=None, prev_bin=None):
+        """Final norm, bin head, id head (conditioned on ``dt_target``), canonical-order masks."""
         h = self.ln_f(h)
         dt_logits = self.dt_head(h)
         id_logits = self.id_head(self.id_ln(h + self.dt_emb(dt_target)))
+        if prev_unit is not None:
+            dt_logits, id_logits = canonical_order_mask(
+                dt_logits, id_logits, dt_target, prev_unit, prev_bin, self.cfg.n_dt
+            )
         return h, dt_logits, id_logits
 
     def forward(self, batch, *, past_keep=None, return_attention=False) -> ModelOutput:
@@ -294,7 +299,8 @@ class SpikeTransformer(nn.Module):
             if return_attention:
                 probs.append(p)
         dt_t = dt_targets(batch, self.cfg.n_dt)
-        h, dt_logits, id_logits = self.heads(x, dt_t.clamp_min(0))
+        prev_u, prev_b = previous_tokens(batch)
+        h, dt_logits, id_logits = self.heads(x, dt_t.clamp_min(0), prev_u, prev_b)
         L = h.shape[1]
         pos = torch.arange(L, device=h.device)
         in_seq = (pos[None] <= batch["cur_len"][:, None]).unsqueeze(-1).to(h.dtype)
@@ -330,6 +336,34 @@ class SpikeTransformer(nn.Module):
         for blk, kv, sc in zip(self.blocks, cache["mem_kv"], cache["self"], strict=True):
             x, _ = blk(x, kv, cache["mask"], cache=sc)
         return self.ln_f(x)
+
+
+def previous_tokens(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit and bin of the token before each output position ``(B, Lc+1)``; -1 / 0 where none."""
+    cu, cb = batch["cur_unit"], batch["cur_bin"]
+    pad = torch.full_like(cu[:, :1], -1)
+    prev_u = torch.cat([pad, cu], 1)
+    prev_b = torch.cat([torch.zeros_like(pad), cb], 1)
+    return prev_u, torch.where(prev_u >= 0, prev_b, torch.zeros_like(prev_b))
+
+
+def canonical_order_mask(dt_logits, id_logits, dt_target, prev_unit, prev_bin, n_dt: int):
+    """Give zero probability to tokens that break the canonical (bin, unit) order.
+
+    Current tokens are sorted by bin, then unit, so after a token ``(b, u)`` the next bin is ``>= b``
+    (or the end class) and, in the same bin, the next unit is ``>= u``. Masking the other classes makes
+    the sequence distribution a distribution over count matrices: the summed token log-probability of
+    a window *is* the log-probability of its count matrix (no mass is wasted on the orderings of the
+    same counts that never occur). :func:`neuroana.pretrain.generate.generate` samples under the same
+    constraint.
+    """
+    ar_dt = torch.arange(n_dt + 1, device=dt_logits.device)
+    bad_dt = (ar_dt < prev_bin[..., None]) & (ar_dt < n_dt)
+    dt_logits = dt_logits.masked_fill(bad_dt, float("-inf"))
+    ar_u = torch.arange(id_logits.shape[-1], device=id_logits.device)
+    same = (dt_target == prev_bin) & (prev_unit >= 0)
+    bad_id = same[..., None] & (ar_u < prev_unit[..., None])
+    return dt_logits, id_logits.masked_fill(bad_id, float("-inf"))
 
 
 def dt_targets(batch, n_dt: int) -> torch.Tensor:

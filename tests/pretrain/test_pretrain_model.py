@@ -84,6 +84,42 @@ def test_checkpoint_kill_resume_equals_uninterrupted(chain, tmp_path):
     assert np.allclose(ref.history_["val_loss"], resumed.history_["val_loss"])
 
 
+def test_token_likelihood_is_a_distribution_over_count_matrices():
+    """Summed over every canonical sequence (= every count matrix), the probabilities add up to 1."""
+    import itertools
+
+    from neuroana.pretrain.nn import token_logprob
+
+    cfg = ModelConfig.from_size(
+        "tiny", n_units=2, n_dt=2, resolution=0.01, window_cur=0.02, window_past=0.05
+    )
+    torch.manual_seed(0)
+    m = SpikeTransformer(cfg).eval()
+    with torch.no_grad():
+        m.dt_head.bias[2] = 2.0  # the end class: p(continue) ~ 0.2, truncation error < 1e-8
+        m.id_head.weight.mul_(50.0)  # unit probabilities far from uniform
+    L = 12
+    toks = [(b, u) for b in range(2) for u in range(2)]  # canonical order of (bin, unit)
+    seqs = [s for n in range(L + 1) for s in itertools.combinations_with_replacement(toks, n)]
+    B = len(seqs)
+    cu = torch.full((B, L), -1)
+    cb = torch.zeros((B, L), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            cb[i, : len(s)] = torch.tensor([t[0] for t in s])
+            cu[i, : len(s)] = torch.tensor([t[1] for t in s])
+    b = {
+        "cur_unit": cu,
+        "cur_bin": cb,
+        "cur_len": (cu >= 0).sum(1),
+        "past_unit": torch.tensor([[1, 0]]).expand(B, 2),
+        "past_offset": torch.tensor([[-0.03, -0.01]]).expand(B, 2),
+    }
+    with torch.no_grad():
+        lp = token_logprob(m(b), b, cfg.n_dt).logp.double().sum(1)
+    assert abs(float(lp.exp().sum()) - 1.0) < 1e-6
+
+
 def test_grow_units_keeps_old_rows():
     cfg = ModelConfig.from_size(
         "tiny", n_units=3, n_dt=5, resolution=0.01, window_cur=0.05, window_past=0.05
