@@ -9,9 +9,10 @@ Steps:
    range. Edges touching non-single voxels are made weakly repulsive, so background and overlap
    voxels stay singletons and never bridge two neurons. Long-range attractive edges re-join an
    instance cut in two by an overlap region.
-3. Each connected region of overlap voxels is added to the two instances nearest to each of its
-   voxels among those it touches (within ``overlap_search`` voxels), so the two neurons of a
-   crossing or fasciculation both keep the shared voxels.
+3. Each connected region of overlap voxels is added to the instances it touches (within
+   ``overlap_search`` voxels): as a whole when it touches one or two (a crossing or a
+   fasciculating pair), else each voxel to its two nearest (within ``overlap_search``), so the
+   two neurons of a crossing or fasciculation both keep the shared voxels.
 4. Instances under ``min_size`` voxels are dropped; each instance becomes one channel (FISBe
    layout, channel ``i`` holds ``i + 1``).
 
@@ -92,8 +93,15 @@ def _assign_overlaps(lab: np.ndarray, overlap: np.ndarray, search: int) -> list[
             d, _ = cKDTree(pts).query(vox)
             dists.append(d)
         dists = np.stack(dists, 1)  # (n_vox, n_cand)
-        order = np.argsort(dists, axis=1, kind="stable")[:, :2]
         off = np.array([s.start for s in box])
+        if len(cand) <= 2:
+            # a region touching one or two instances (a crossing, a fasciculating pair) belongs
+            # to them as a whole: voxels deep inside a long shared stretch are far from the
+            # few voxels where the pair separates, but are still shared
+            for c in cand:
+                out.append((vox + off, np.full(len(vox), c, dtype=cand.dtype)))
+            continue
+        order = np.argsort(dists, axis=1, kind="stable")[:, :2]
         for j in range(order.shape[1]):
             labs = cand[order[:, j]]
             ok = dists[np.arange(len(vox)), order[:, j]] <= search
