@@ -13,7 +13,9 @@ Steps:
    ``overlap_search`` voxels): as a whole when it touches one or two (a crossing or a
    fasciculating pair), else each voxel to its two nearest (within ``overlap_search``), so the
    two neurons of a crossing or fasciculation both keep the shared voxels.
-4. Instances under ``min_size`` voxels are dropped; each instance becomes one channel (FISBe
+4. Optionally (``merge_size``), small fragments are merged into the touching fragment they have
+   the highest mean affinity to.
+5. Instances under ``min_size`` voxels are dropped; each instance becomes one channel (FISBe
    layout, channel ``i`` holds ``i + 1``).
 
 ``mwatershed`` is imported lazily; it is an optional dependency (``pip install mwatershed``).
@@ -56,7 +58,15 @@ def _mws_labels(single, affinities, offsets, bias, strides):
         valid = np.zeros(shape, bool)
         valid[src] = single[src] & single[dst]
         w[k][~valid] = -1e-3
-    lab = mws.agglom(w, [list(map(int, o)) for o in offsets], strides=strides)
+    # offsets longer than the volume have no edges (and mwatershed rejects them)
+    use = [
+        k
+        for k, o in enumerate(offsets)
+        if all(abs(int(d)) < n for d, n in zip(o, shape, strict=True))
+    ]
+    if strides is not None:
+        strides = [strides[k] for k in use]
+    lab = mws.agglom(w[use], [list(map(int, offsets[k])) for k in use], strides=strides)
     lab = np.where(single, lab.astype(np.int64) + 1, 0)  # mwatershed labels singletons 0
     lone = single & (lab == 1)
     lab[lone] = lab.max() + 1 + np.arange(int(lone.sum()))
@@ -65,6 +75,57 @@ def _mws_labels(single, affinities, offsets, bias, strides):
     if ids[0] != 0:
         inv = inv + 1
     return inv.astype(np.int64)
+
+
+def _merge_small(lab, affinities, offsets, merge_size, merge_affinity):
+    """Merge fragments of fewer than ``merge_size`` voxels into the touching fragment with the
+    highest mean affinity across their 1-voxel edges, when that mean is at least
+    ``merge_affinity`` (smallest fragments first; union-find on fragment ids)."""
+    from neuroana.segmentation.unet import _shift_slices
+
+    n = int(lab.max())
+    if n < 2:
+        return lab
+    keys, vals = [], []
+    for k, o in enumerate(offsets):
+        if max(abs(int(v)) for v in o) != 1:
+            continue
+        src, dst = _shift_slices(o, lab.shape)
+        a, b = lab[src].ravel(), lab[dst].ravel()
+        ok = (a != b) & (a > 0) & (b > 0)
+        lo, hi = np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok])
+        keys.append(lo * (n + 1) + hi)
+        vals.append(affinities[k][src].ravel()[ok])
+    if not keys or not sum(len(x) for x in keys):
+        return lab
+    key, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    mean = np.bincount(inv, np.concatenate(vals)) / np.bincount(inv)
+    pa, pb = key // (n + 1), key % (n + 1)
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    parent = np.arange(n + 1)
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for f in np.argsort(sizes[1:], kind="stable") + 1:
+        r = root(f)
+        if sizes[r] >= merge_size:
+            continue
+        sel = np.flatnonzero((pa == f) | (pb == f))
+        if not len(sel):
+            continue
+        best = sel[np.argmax(mean[sel])]
+        if mean[best] < merge_affinity:
+            continue
+        other = root(int(pb[best] if pa[best] == f else pa[best]))
+        if other != r:
+            parent[r] = other
+            sizes[other] += sizes[r]
+    roots = np.array([root(i) for i in range(n + 1)])
+    return roots[lab]
 
 
 def _assign_overlaps(lab: np.ndarray, overlap: np.ndarray, search: int) -> list[tuple]:
@@ -120,6 +181,8 @@ def agglomerate(
     overlap_search: int = 3,
     min_size: int = 100,
     strides: Sequence[Sequence[int]] | None = None,
+    merge_size: int = 0,
+    merge_affinity: float = 0.5,
 ) -> np.ndarray:
     """Instances (N, Z, Y, X) from predicted foreground, instance counts and affinities.
 
@@ -142,6 +205,12 @@ def agglomerate(
         Instances with fewer voxels (overlaps included) are dropped.
     strides : sequence of K (sz, sy, sx), optional
         Passed to ``mwatershed.agglom`` (sparser long-range edges).
+    merge_size : int
+        After the mutex watershed, fragments with fewer voxels are merged into the touching
+        fragment with the highest mean nearest-neighbour affinity (0: off). Noisy affinities
+        leave many small fragments, which the FISBe size filter (800 voxels) would delete.
+    merge_affinity : float
+        Smallest mean affinity at which such a merge happens.
 
     Returns
     -------
@@ -184,6 +253,10 @@ def agglomerate(
     single = fgm & (ni == 1)
     overlap = fgm & (ni >= 2)
     lab = _mws_labels(single, aff, offsets, bias, strides)
+    if merge_size > 0:
+        lab = _merge_small(lab, aff, offsets, int(merge_size), float(merge_affinity))
+        ids, inv = np.unique(lab, return_inverse=True)
+        lab = (inv.reshape(lab.shape) + (ids[0] != 0)).astype(np.int64)
     n = int(lab.max())
     extra = _assign_overlaps(lab, overlap, int(overlap_search)) if overlap.any() else []
     sizes = np.bincount(lab.ravel(), minlength=n + 1)

@@ -122,8 +122,10 @@ class UNetBaseline(BaseEstimator):
     clip : float
         Raw intensity clip (FISBe: 1500).
     window, overlap : inference window (default: twice the crop) and its overlap fraction.
-    fg_threshold, min_size, overlap_search : agglomeration settings
-        (:func:`~neuroana.segmentation.agglomerate.agglomerate`).
+    fg_threshold, min_size, overlap_search, merge_size, merge_affinity : agglomeration settings
+        (:func:`~neuroana.segmentation.agglomerate.agglomerate`); ``merge_size`` > 0 merges small
+        fragments into their best-connected neighbour (needed with a briefly trained network,
+        whose fragments would otherwise fall under the evaluation's 800-voxel size filter).
     amp : bool
         bf16 autocast on CUDA (ignored on CPU).
     device : str
@@ -175,6 +177,8 @@ class UNetBaseline(BaseEstimator):
         fg_threshold: float = 0.5,
         min_size: int = 100,
         overlap_search: int = 3,
+        merge_size: int = 0,
+        merge_affinity: float = 0.5,
         amp: bool = True,
         device: str = "auto",
         random_state: int = 0,
@@ -201,6 +205,8 @@ class UNetBaseline(BaseEstimator):
         self.fg_threshold = fg_threshold
         self.min_size = min_size
         self.overlap_search = overlap_search
+        self.merge_size = merge_size
+        self.merge_affinity = merge_affinity
         self.amp = amp
         self.device = device
         self.random_state = random_state
@@ -354,6 +360,8 @@ class UNetBaseline(BaseEstimator):
             fg_threshold=self.fg_threshold,
             min_size=self.min_size,
             overlap_search=self.overlap_search,
+            merge_size=self.merge_size,
+            merge_affinity=self.merge_affinity,
         )
         coords = {"instance": np.arange(1, inst.shape[0] + 1)}
         if isinstance(raw, xr.DataArray):

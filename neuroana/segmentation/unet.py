@@ -234,7 +234,8 @@ def baseline_loss(
     background/foreground ratio (at most 10x); ``numinst``: cross-entropy with weights inverse
     to the class frequencies in the batch (clipped at 50x the background weight); ``affinities``: BCE where ``p + offset`` is inside the
     volume, weighted 1 where ``p`` or ``p + offset`` is foreground and ``bg_weight`` elsewhere
-    (background-background edges are trivial and would swamp the loss).
+    (background-background edges are trivial and would swamp the loss), then balanced per offset
+    so that attractive (target 1) and repulsive (target 0) edges carry equal total weight.
 
     Parameters
     ----------
@@ -260,8 +261,16 @@ def baseline_loss(
     w = torch.clamp(w / torch.clamp(w[0], min=1e-6), max=50.0)
     l_ni = F.cross_entropy(o.numinst, numinst, weight=w / w.sum())
     weight = aff_mask * (bg_weight + (1 - bg_weight) * aff_fg)
+    # class balance per offset: attractive and repulsive edges carry half of each offset's weight
+    # (long-range attractive edges are rare; unbalanced, the network predicts them ~0 and the
+    # mutex watershed then cuts every neuron into fragments)
+    dims = (0, 2, 3, 4)
+    pos = (weight * affinities).sum(dims, keepdim=True)
+    neg = (weight * (1 - affinities)).sum(dims, keepdim=True)
+    bal = affinities / torch.clamp(pos, min=1.0) + (1 - affinities) / torch.clamp(neg, min=1.0)
+    weight = weight * bal * 0.5
     bce = F.binary_cross_entropy_with_logits(o.affinities, affinities, reduction="none")
-    l_aff = (bce * weight).sum() / torch.clamp(weight.sum(), min=1.0)
+    l_aff = (bce * weight).sum() / torch.clamp(weight.sum(), min=1e-6)
     loss = l_fg + l_ni + l_aff
     parts = {
         "fg": float(l_fg.detach()),

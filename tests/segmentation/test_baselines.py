@@ -161,3 +161,30 @@ def test_unet_baseline_bad_input():
         UNetBaseline().fit([(np.zeros((3, 4, 4, 4)), np.zeros((1, 4, 4, 5)))])
     with pytest.raises(RuntimeError, match="not fitted"):
         UNetBaseline().predict(np.zeros((3, 4, 4, 4)))
+
+
+def test_merge_small_rejoins_a_cut_neuron_and_only_at_enough_affinity():
+    # two straight tubes far apart; the affinities of tube A are weakened across one plane
+    # (short range 0.3, long range 0), so the mutex watershed cuts A there. merge_size re-joins
+    # the small piece when merge_affinity <= 0.3 and must never join A to B (they do not touch).
+    gt = np.zeros((2, 8, 12, 40), np.uint8)
+    gt[0, 2:5, 2:5, 1:39] = 1
+    gt[1, 2:5, 8:11, 1:39] = 2
+    t = make_targets(gt, DEFAULT_OFFSETS)
+    aff = t.affinities.copy()
+    cut = 30  # x plane inside tube A: the piece beyond it has 3 * 3 * 9 = 81 voxels
+    for k, (_dz, _dy, dx) in enumerate(DEFAULT_OFFSETS):
+        if dx > 0:
+            a = aff[k, 2:5, 2:5]
+            a[..., max(cut - dx, 0) : cut] = np.where(a[..., max(cut - dx, 0) : cut] > 0, 0.3, 0)
+            if dx > 1:
+                a[..., max(cut - dx, 0) : cut] = 0.0
+    kw = dict(fg=t.fg, numinst=t.numinst, affinities=aff, offsets=DEFAULT_OFFSETS, min_size=1)
+    split = agglomerate(**kw)
+    assert split.shape[0] == 3  # A cut in two, B whole
+    for merge_affinity, n_want in ((0.25, 2), (0.5, 3)):
+        inst = agglomerate(**kw, merge_size=100, merge_affinity=merge_affinity)
+        assert inst.shape[0] == n_want
+    inst = agglomerate(**kw, merge_size=100, merge_affinity=0.25)
+    want = {frozenset(np.flatnonzero(c)) for c in gt}
+    assert {frozenset(np.flatnonzero(c)) for c in inst} == want
