@@ -19,7 +19,6 @@ Layout (all standard neurodata types, so any NWB reader opens it):
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -210,6 +209,7 @@ def write_session_nwb(session, path: str | os.PathLike) -> Path:
     from pynwb import NWBHDF5IO
 
     from neuroana.datasets.session import SyntheticSession
+    from neuroana.io.atomic import atomic_path
 
     if not isinstance(session, SyntheticSession):
         raise ValueError(
@@ -220,14 +220,6 @@ def write_session_nwb(session, path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise ValueError(f"cannot write {path}: folder {folder} does not exist")
     nwb = _build_nwbfile(session)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nwb", dir=folder)
-    os.close(fd)
-    try:
-        with NWBHDF5IO(tmp, mode="w") as io:
-            io.write(nwb)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=".tmp.nwb") as tmp, NWBHDF5IO(tmp, mode="w") as io:
+        io.write(nwb)
     return path

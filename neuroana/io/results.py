@@ -11,13 +11,14 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from neuroana.io.atomic import atomic_path
 
 PathLike = str | os.PathLike
 
@@ -62,13 +63,8 @@ def write_netcdf_atomic(ds: xr.Dataset | xr.DataArray, path: PathLike) -> Path:
     """
     ds = _as_dataset(ds, "write_netcdf_atomic")
     path = Path(path)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -176,15 +172,9 @@ def write_json_atomic(obj: Any, path: PathLike, *, indent: int | None = 2) -> Pa
     """
     path = Path(path)
     data = to_jsonable(obj)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=indent, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=indent, allow_nan=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     return path

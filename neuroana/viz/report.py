@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from neuroana.io.atomic import atomic_path
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
@@ -125,8 +126,6 @@ def write_report(
                 )
     page = render_report(title, sections, figures, notes)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(page)
-    os.replace(tmp, out / "index.html")
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out / "index.html"

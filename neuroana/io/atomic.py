@@ -1,0 +1,56 @@
+"""The one atomic-write primitive: write to a temporary name beside the target, then rename.
+
+An interrupted write leaves the previous file (or none), never half a file. The temporary lives in
+the target's folder (same file system, so ``os.replace`` is atomic) and is removed on failure. The
+new file gets the permissions an ordinary new file would get (``0o666`` less the umask), not the
+``0o600`` of :func:`tempfile.mkstemp`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary file path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target file. Its folder must exist.
+    suffix : str
+        Ending of the temporary name (some writers choose their format by it, e.g. ``".nc"``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from neuroana.io.atomic import atomic_path
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['out.txt'])
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
+    try:
+        yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
