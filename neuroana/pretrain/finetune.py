@@ -231,7 +231,7 @@ def few_shot(
     *,
     fractions=(0.01, 0.1),
     seeds=(0,),
-    mode: str = "probe",
+    mode: str = "full",
     min_windows: int = 20,
     val_fraction: float = 0.2,
     **decoder_kw,

@@ -12,6 +12,8 @@ The model reads ``[SOS] + current tokens`` with causal self-attention and cross-
 ``p(bin) * p(unit | bin)``; the bin head has one extra class, *end of window*, predicted after the
 last token. A token's input embedding uses its bin start (current window; so the sequence likelihood
 is the likelihood of the window's count matrix) or its continuous offset (past window, modalities).
+Classes that would break the canonical (bin, unit) order are masked (:func:`canonical_order_mask`),
+so the model is a normalised distribution over count matrices, comparable with a Poisson GLM.
 """
 
 from __future__ import annotations

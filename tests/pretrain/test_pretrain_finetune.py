@@ -60,8 +60,16 @@ def test_full_changes_the_whole_backbone(setup):
 
 def test_few_shot_protocol_sizes(setup):
     pop, ev, s, pre = setup
-    ds = few_shot(pre, ev, pop.behaviour, s.train, s.test, fractions=(0.05, 0.5), seeds=(0, 1),
-                  **{k: v for k, v in KW.items() if k != "random_state"})
+    ds = few_shot(
+        pre,
+        ev,
+        pop.behaviour,
+        s.train,
+        s.test,
+        fractions=(0.05, 0.5),
+        seeds=(0, 1),
+        **{k: v for k, v in KW.items() if k != "random_state"},
+    )
     assert ds.r_pretrained.shape == (2, 2) and ds.r_scratch.shape == (2, 2)
     assert np.all(np.abs(ds.r_pretrained) <= 1) and np.all(np.abs(ds.r_scratch) <= 1)
     span, stride = 0.2, 0.05
