@@ -217,7 +217,7 @@ def test_connectome_widget_reports_bad_n_components(make_napari_viewer, session_
 def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, session_layer):
     from neuroana.hmmglm import HMMGLM
     from neuroana.io import read_spike_counts
-    from neuroana.viz.napari._analysis_widgets import hmmglm_widget
+    from neuroana.viz.napari._analysis_widgets import adaptation_widget, hmmglm_widget
 
     data, kw = session_layer
     viewer = make_napari_viewer()
@@ -226,6 +226,9 @@ def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, sessio
     w.bin_size.value, w.n_states.value, w.prior.value = 0.05, 2, "none"
     w.max_iter.value, w.n_restarts.value, w.random_state.value = 5, 1, 2
     worker = w.run()
+    # one fit at a time: a second analysis is refused (with a message) while this one runs
+    other = adaptation_widget(viewer)
+    assert other.run() is None and "another analysis is running" in other.status.value
     assert _wait(qtbot, w, worker) > 0
 
     spikes = read_spike_counts(kw["metadata"]["nwb_path"], 0.05).expand_dims("trial")

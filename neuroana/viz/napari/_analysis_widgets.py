@@ -117,7 +117,7 @@ def fit_connectome(path: str, estimator):
     >>> from neuroana.datasets import make_session
     >>> from neuroana.io import write_session_nwb
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.nwb"
-    >>> write_session_nwb(make_session(random_state=0, duration=20.0, n_rois=8), p)
+    >>> _ = write_session_nwb(make_session(random_state=0, duration=20.0, n_rois=8), p)
     >>> est = connectome_estimator(window=5.0, n_components=1, n_restarts=1, device="cpu")
     >>> fit_connectome(str(p), est).result_["communities"].sizes["roi"]
     8
@@ -275,7 +275,7 @@ def fit_hmmglm(path: str, bin_size: float, estimator) -> HMMGLMFit:
     >>> from neuroana.datasets import make_session
     >>> from neuroana.io import write_session_nwb
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.nwb"
-    >>> write_session_nwb(make_session(random_state=0, duration=10.0, n_units=4), p)
+    >>> _ = write_session_nwb(make_session(random_state=0, duration=10.0, n_units=4), p)
     >>> est = hmmglm_estimator(n_states=2, max_iter=3, n_restarts=1, device="cpu")
     >>> fit = fit_hmmglm(str(p), 0.05, est)
     >>> fit.states.dims, fit.posterior.dims
@@ -386,12 +386,29 @@ def _set_figure(w, fig) -> None:
     canvas.draw_idle()
 
 
+# One fit at a time: with a shown viewer, two workers that each carry a napari progress bar stall
+# the viewer (the activity dialog's nested processEvents starves the workers; reproduced with two
+# plain create_worker(..., _progress=...) calls, napari 0.9.2 / PyQt5), and two torch fits would
+# oversubscribe the cores anyway. A second Run while a fit is running is refused with a message.
+_ACTIVE: list = []
+
+
 def _start(w, work, show, desc: str):
     """Run ``work()`` in a worker thread with an activity-dock progress bar; ``show(result)`` on
-    the main thread when it returns; errors go to the status line."""
+    the main thread when it returns; errors go to the status line. One fit at a time across
+    the analysis widgets (None is returned, with a message, while another runs)."""
     from napari.qt.threading import create_worker
 
+    if _ACTIVE:
+        w.status.value = "another analysis is running; run this one when it has finished"
+        return None
+
+    def release():
+        if worker in _ACTIVE:
+            _ACTIVE.remove(worker)
+
     def done(result):
+        release()
         w.result = result
         try:
             show(result)
@@ -400,12 +417,15 @@ def _start(w, work, show, desc: str):
         w.button.enabled = True
 
     def failed(e):
+        release()
         w.status.value = f"{desc} failed: {e}"
         w.button.enabled = True
 
     worker = create_worker(work, _progress={"desc": desc}, _ignore_errors=True)
     worker.returned.connect(done)
     worker.errored.connect(failed)
+    worker.finished.connect(release)
+    _ACTIVE.append(worker)
     w.button.enabled = False
     w.result = None
     w.status.value = f"{desc}..."
