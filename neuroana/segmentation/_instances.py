@@ -97,8 +97,10 @@ def as_label_channels(labels, name: str) -> np.ndarray:
         raise FisbeInputError(
             f"{name} has shape {arr.shape}; expected (Z, Y, X) or (C, Z, Y, X) with 3 spatial axes"
         )
-    if arr.shape[0] == 0 or 0 in arr.shape[1:]:
+    if 0 in arr.shape[1:]:
         raise FisbeInputError(f"{name} has shape {arr.shape}; expected a non-empty volume")
+    if arr.shape[0] == 0:  # no channels = no instances: the same as one empty channel
+        arr = np.zeros((1, *arr.shape[1:]), dtype=arr.dtype)
     if np.issubdtype(arr.dtype, np.signedinteger):
         mn = min(int(ch.min()) for ch in arr)
         if mn < 0:

@@ -149,3 +149,18 @@ def test_synthetic_volume_has_planted_structure():
     # raw: three colours, brighter on neurons than off
     fg = (gt > 0).any(0)
     assert ds.raw.values[:, fg].mean() > 2 * ds.raw.values[:, ~fg].mean()
+
+
+def test_zero_channel_prediction_scores_as_empty_prediction():
+    import numpy as np
+
+    from neuroana.segmentation import evaluate_instances, key_metrics
+
+    gt = np.zeros((1, 8, 40, 40), np.uint8)
+    gt[0, 4, 5:35, 20] = 1
+    gt[0, 3:6, 5:35, 19:22] = 1
+    none = evaluate_instances(gt, np.zeros((0, 8, 40, 40), np.uint8))
+    empty = evaluate_instances(gt, np.zeros((1, 8, 40, 40), np.uint8))
+    assert none == empty
+    k = key_metrics(none)
+    assert (k["S"], k["nGT"], k["nPred"], k["FN"][0]) == (0.0, 1, 0, 1)
