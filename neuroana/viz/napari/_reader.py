@@ -43,13 +43,17 @@ def _nwb_layers(path: str) -> list[tuple]:
     try:
         masks = read_roi_masks(path)
     except NWBError:
-        masks = None  # no segmentation (or flattened masks of unknown frame shape): nothing to paint
+        masks = (
+            None  # no segmentation (or flattened masks of unknown frame shape): nothing to paint
+        )
     if masks is not None:
         labels = masks_to_labels(masks.values)
         roi_meta = {**meta, "roi_ids": masks["roi"].values.tolist()}
         layers.append((labels, {"name": "ROIs", "metadata": roi_meta}, "labels"))
     if not layers:
-        raise NWBError(f"{path}: nothing to show in napari (no images, imaging series or ROI masks)")
+        raise NWBError(
+            f"{path}: nothing to show in napari (no images, imaging series or ROI masks)"
+        )
     return layers
 
 
