@@ -19,7 +19,14 @@ import zarr
 
 from neuroana.segmentation.errors import FisbeInputError
 
-__all__ = ["FisbeLabelArray", "open_fisbe_labels", "read_fisbe", "write_fisbe", "read_split_file"]
+__all__ = [
+    "FisbeLabelArray",
+    "bundled_splits",
+    "open_fisbe_labels",
+    "read_fisbe",
+    "read_split_file",
+    "write_fisbe",
+]
 
 RAW_KEY = "volumes/raw"
 GT_KEY = "volumes/gt_instances"
@@ -65,6 +72,26 @@ def read_split_file(path) -> dict[str, tuple[str, str]]:
                     )
                 out[line.removesuffix(".zarr")] = (labeling, split or "unknown")
     return out
+
+
+def bundled_splits() -> dict[str, tuple[str, str]]:
+    """The FISBe release's 101 samples: ``{sample: (labeling, split)}``, bundled with neuroana.
+
+    Taken from the benchmark's own split list (30 completely labelled: 18 train, 5 val, 7 test;
+    71 partly labelled: 43 train, 12 val, 16 test).
+
+    Examples
+    --------
+    >>> from neuroana.io.fisbe import bundled_splits
+    >>> bundled_splits()["R14A02-20180905_65_A6"]
+    ('completely', 'test')
+    """
+    import csv
+    from importlib.resources import files
+
+    text = files("neuroana.io").joinpath("fisbe_splits.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return {r["sample"]: (r["labeling"], r["split"]) for r in rows}
 
 
 def sample_name(path) -> str:
@@ -132,7 +159,8 @@ def read_fisbe(path, split_file=None, pred_key: str = PRED_KEY) -> xr.Dataset:
         A ``<sample>.zarr`` directory (opened read-only).
     split_file : str or Path, optional
         Official split list naming completely/partly labelled samples; sets ``attrs["labeling"]``
-        and ``attrs["split"]`` (``"unknown"`` when not given or the sample is not listed).
+        and ``attrs["split"]`` (``"unknown"`` when the sample is not listed). Default: the
+        bundled list of the 101 FISBe samples (:func:`bundled_splits`).
     pred_key : str
         Key of a prediction array, read as ``pred`` when present.
 
@@ -191,9 +219,8 @@ def read_fisbe(path, split_file=None, pred_key: str = PRED_KEY) -> xr.Dataset:
     if "gt" in ds:
         ds = ds.assign_coords(instance=np.arange(1, ds.sizes["instance"] + 1))
     name = sample_name(path)
-    labeling, split = "unknown", "unknown"
-    if split_file is not None:
-        labeling, split = read_split_file(split_file).get(name, ("unknown", "unknown"))
+    splits = read_split_file(split_file) if split_file is not None else bundled_splits()
+    labeling, split = splits.get(name, ("unknown", "unknown"))
     dim = list(arrays["gt"][0].attrs.get("dim_neurons", [])) if "gt" in arrays else []
     for v in ds.coords:
         if v in "zyx":

@@ -164,3 +164,32 @@ def test_zero_channel_prediction_scores_as_empty_prediction():
     assert none == empty
     k = key_metrics(none)
     assert (k["S"], k["nGT"], k["nPred"], k["FN"][0]) == (0.0, 1, 0, 1)
+
+
+def test_bundled_split_list_counts_and_read_fisbe_uses_it(tmp_path):
+    from collections import Counter
+
+    import numpy as np
+
+    from neuroana.io import read_fisbe, write_fisbe
+    from neuroana.io.fisbe import bundled_splits
+
+    splits = bundled_splits()
+    counts = Counter(splits.values())
+    # the release: 30 completely (18/5/7) and 71 partly (43/12/16) labelled samples
+    assert counts == {
+        ("completely", "train"): 18,
+        ("completely", "val"): 5,
+        ("completely", "test"): 7,
+        ("partly", "train"): 43,
+        ("partly", "val"): 12,
+        ("partly", "test"): 16,
+    }
+    gt = np.zeros((1, 4, 8, 8), np.uint8)
+    gt[0, 1:3, 2:6, 4] = 1
+    path = tmp_path / "VT058571-20170926_64_G6.zarr"
+    write_fisbe(path, gt=gt)
+    ds = read_fisbe(path)
+    assert (ds.attrs["labeling"], ds.attrs["split"]) == ("partly", "test")
+    write_fisbe(tmp_path / "not_a_sample.zarr", gt=gt)
+    assert read_fisbe(tmp_path / "not_a_sample.zarr").attrs["split"] == "unknown"
