@@ -2,6 +2,7 @@
 
     python benchmarks/pretrain.py --config cpu   # minutes on 2 CPU cores
     python benchmarks/pretrain.py --config gpu   # <= 5 min on one H100/H200 (needs CUDA)
+    python benchmarks/pretrain.py --config cpu --sections finetune   # one section (hub, finetune, speed)
 
 Reports, side by side in one run:
 1. held-out log-likelihood per window (10-ms count matrix of the current window) of the token model
@@ -9,9 +10,11 @@ Reports, side by side in one run:
 2. hub-edge and excitatory-edge AUROC of the attention / ablation read-outs vs cross-correlation and
    the GLM (targets >= 0.95 and >= 0.8; the "meets" column says which read-out reaches both; the
    ablation read-out is the one the targets are claimed for);
-3. behaviour decoding from 1 % / 10 % of labels: fine-tuned pretrained model (mode "full") vs the
-   same architecture from scratch, same labelled windows, head and budget, early stopping on the
-   labelled block's last 20 % (:func:`neuroana.pretrain.finetune.few_shot`);
+3. behaviour decoding from 1 % / 10 % of labels: fine-tuned pretrained model (mode "full", the
+   first ``ft_probe`` of its ``ft_iter`` iterations fit the head alone: LP-FT) vs the same
+   architecture from scratch (all ``ft_iter`` iterations on everything), same labelled windows, head
+   and budget, early stopping on the labelled block's last 20 %
+   (:func:`neuroana.pretrain.finetune.few_shot`);
 4. (GPU) training tokens/s of the ``base`` model in fp32 vs bf16 vs bf16 + compile, peak memory.
 """
 
@@ -51,6 +54,7 @@ CONFIGS = {
         pop_duration=400.0,
         pre_iter=40,
         ft_iter=15,
+        ft_probe=5,
     ),
     "gpu": dict(
         n_units=60,
@@ -63,6 +67,7 @@ CONFIGS = {
         pop_duration=600.0,
         pre_iter=60,
         ft_iter=15,
+        ft_probe=5,
     ),
 }
 
@@ -173,6 +178,7 @@ def finetune_section(c, device):
         fractions=(0.01, 0.1),
         seeds=(0, 1, 2),
         mode="full",
+        probe_iter=c["ft_probe"],
         max_iter=c["ft_iter"],
         steps_per_iter=10,
         batch_size=32,
@@ -181,8 +187,9 @@ def finetune_section(c, device):
     print(
         f"[few-shot] behaviour r on {len(te)} test windows (3 seeds), pretrained on "
         f"{len(tr)} unlabelled training windows ({pre.n_iter_} it, {pre.stop_reason_}); "
-        f"mode={ds.attrs['mode']}; both decoders: same labelled block, same head, same budget, "
-        "early stopping on the block's last 20 %"
+        f"mode={ds.attrs['mode']} after {c['ft_probe']} head-only iterations (LP-FT); both decoders: "
+        f"same labelled block, same head, same budget ({c['ft_iter']} it), early stopping on the "
+        "block's last 20 %"
     )
     print(f"  {'fraction':>8s} {'n fit':>6s} {'n val':>6s} {'fine-tuned':>10s} {'scratch':>8s}")
     for f in ds.fraction.values:

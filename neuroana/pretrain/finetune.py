@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -31,6 +32,12 @@ class BehaviourDecoder(BaseEstimator):
     template : SpikeFormer, optional
         Unfitted settings for the from-scratch model (default: ``SpikeFormer()``).
     max_iter, steps_per_iter, batch_size, lr, patience : optimisation
+    probe_iter : int
+        Of the ``max_iter`` iterations, how many fit only the new head on the frozen pretrained
+        backbone before ``mode``'s parameters are unfrozen (linear probe, then fine-tune, "LP-FT":
+        the backbone is not pushed around by a random head's gradients). The total budget stays
+        ``max_iter``; the better of the two phases on the validation windows is kept. Ignored when
+        training from scratch or in ``probe`` mode.
     device, random_state, verbose
 
     Examples
@@ -59,6 +66,7 @@ class BehaviourDecoder(BaseEstimator):
         batch_size: int = 64,
         lr: float = 1e-3,
         patience: int = 5,
+        probe_iter: int = 0,
         device: str = "auto",
         random_state: int | None = None,
         verbose: bool = False,
@@ -72,6 +80,7 @@ class BehaviourDecoder(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.patience = patience
+        self.probe_iter = probe_iter
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -125,18 +134,6 @@ class BehaviourDecoder(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model.behaviour_head = torch.nn.Linear(d, dim).to(device)
-        for p in model.parameters():
-            p.requires_grad_(self.mode == "full" or from_scratch)
-        trainable = list(model.behaviour_head.parameters())
-        if not from_scratch and self.mode != "full":
-            model.behaviour_head.requires_grad_(True)
-            if self.mode == "last_k":
-                for blk in list(model.blocks)[-max(1, int(self.k)) :]:
-                    blk.requires_grad_(True)
-                model.ln_f.requires_grad_(True)
-            if len(base.vocab_) > n_before:
-                model.unit_emb.requires_grad_(True)
-        trainable = [p for p in model.parameters() if p.requires_grad]
         from neuroana.pretrain.train import TrainConfig
 
         tc = TrainConfig(
@@ -149,12 +146,36 @@ class BehaviourDecoder(BaseEstimator):
             objective="behaviour",
             seed=seed,
         )
+        n_probe = int(self.probe_iter)
+        if n_probe < 0 or n_probe >= self.max_iter:
+            raise ValueError(
+                f"probe_iter={self.probe_iter!r}; expected 0 <= probe_iter < max_iter={self.max_iter}"
+            )
+        if from_scratch or self.mode == "probe":
+            n_probe = 0
+        results = []
+        if n_probe:  # LP-FT: fit the head on the frozen backbone, then fine-tune from there
+            _set_trainable(model, "probe", 1, grow_units=len(base.vocab_) > n_before)
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            tc1 = replace(tc, max_iter=n_probe, seed=seed + 1)
+            results.append(train_model(model, tr, va, tc1, device, params=trainable))
+            tc = replace(tc, max_iter=self.max_iter - n_probe)
+        mode = "full" if from_scratch else self.mode
+        _set_trainable(model, mode, self.k, grow_units=len(base.vocab_) > n_before)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        probe_state = copy.deepcopy(model.state_dict()) if n_probe else None
         res = train_model(model, tr, va, tc, device, params=trainable, verbose=self.verbose)
+        results.append(res)
+        if n_probe and _best(results[0]) < _best(res):  # fine-tuning never beat the probe
+            model.load_state_dict(probe_state)
+        history = xr.concat([r.history for r in results], dim="iteration")
+        history["iteration"] = np.arange(history.sizes["iteration"])
+        self.n_probe_iter_ = results[0].n_iter if n_probe else 0
         model.eval()
         self.model_ = model
         self.base_ = base
-        self.history_ = res.history
-        self.n_iter_ = res.n_iter
+        self.history_ = history
+        self.n_iter_ = sum(r.n_iter for r in results)
         return self
 
     @torch.no_grad()
@@ -244,7 +265,9 @@ def few_shot(
     (:func:`few_shot_split`): no other label is used. Both decoders get the same windows, the same
     regression head on the pooled states, and the same optimisation budget (``decoder_kw``); they are
     scored (Pearson r) on all ``test_ends``. The pretrained model should have seen only unlabelled
-    windows of the training split.
+    windows of the training split. ``probe_iter`` (in ``decoder_kw``) makes the fine-tuned decoder
+    spend that many of its ``max_iter`` iterations on the head alone first (LP-FT); the scratch
+    decoder, whose backbone is random, spends all ``max_iter`` iterations on everything.
 
     Parameters
     ----------
@@ -294,6 +317,22 @@ def few_shot(
         coords={"fraction": list(fractions), "seed": list(seeds)},
         attrs={"mode": mode},
     )
+
+
+def _set_trainable(model, mode: str, k: int, *, grow_units: bool) -> None:
+    """Freeze ``model`` except what ``mode`` trains (the behaviour head always; new units' embeddings)."""
+    model.requires_grad_(mode == "full")
+    model.behaviour_head.requires_grad_(True)
+    if mode == "last_k":
+        for blk in list(model.blocks)[-max(1, int(k)) :]:
+            blk.requires_grad_(True)
+        model.ln_f.requires_grad_(True)
+    if grow_units:
+        model.unit_emb.requires_grad_(True)
+
+
+def _best(res) -> float:
+    return float(np.nanmin(res.history["val_loss"].values))
 
 
 def _template(pretrained: SpikeFormer) -> SpikeFormer:

@@ -88,3 +88,28 @@ def test_few_shot_split_has_no_leak():
     assert val.min() - 0.2 >= fit.max() - 1e-9  # validation past windows start after fit windows
     with pytest.raises(ValueError, match="min_windows"):
         few_shot_split(ends, 4, 0, span=0.2)
+
+
+def test_lp_ft_keeps_the_budget_and_the_best_validation_state(setup):
+    from neuroana.pretrain.tokenize import behaviour_targets, modality_from_dataarray
+
+    pop, ev, s, pre = setup
+    kw = {**KW, "max_iter": 4}
+    with pytest.raises(ValueError, match="probe_iter=4"):
+        BehaviourDecoder(pre, probe_iter=4, **kw).fit(ev, pop.behaviour, s.train, s.val)
+    dec = BehaviourDecoder(pre, mode="full", probe_iter=2, **kw).fit(
+        ev, pop.behaviour, s.train, s.val
+    )
+    assert 1 <= dec.n_probe_iter_ <= 2 and dec.n_iter_ <= 4  # head-only iterations count
+    assert dec.history_.sizes["iteration"] == dec.n_iter_
+    # the kept weights are the best of both phases on the validation windows (all of them are used)
+    y = behaviour_targets(modality_from_dataarray(pop.behaviour, "behaviour"), s.val)
+    mse = float(np.mean((dec.predict(ev, s.val).values - y) ** 2))
+    assert mse == pytest.approx(float(dec.history_.val_loss.min()), rel=1e-4)
+    # the scratch decoder ignores probe_iter: all iterations train everything, as without it
+    a = BehaviourDecoder(None, probe_iter=2, **kw).fit(ev, pop.behaviour, s.train, s.val)
+    b = BehaviourDecoder(None, **kw).fit(ev, pop.behaviour, s.train, s.val)
+    for (k, v), w in zip(
+        a.model_.state_dict().items(), b.model_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(v, w), k
