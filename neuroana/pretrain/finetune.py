@@ -315,7 +315,7 @@ def few_shot(
             "n_val": (dims, n_val),
         },
         coords={"fraction": list(fractions), "seed": list(seeds)},
-        attrs={"mode": mode},
+        attrs={"mode": mode, "probe_iter": int(decoder_kw.get("probe_iter", 0))},
     )
 
 
