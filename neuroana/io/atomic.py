@@ -54,3 +54,47 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder path beside ``path``; swap it in for ``path`` when the block succeeds.
+
+    For folder-shaped outputs (Zarr stores): the block creates the folder (as ``to_zarr`` does). An existing ``path`` is renamed aside, the new folder
+    renamed into place, then the old one deleted; a failure removes the temporary folder and puts a
+    moved-aside store back. A crash between the two renames leaves the old store beside ``path``
+    under a ``.<name>.*.old`` name.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from neuroana.io.atomic import atomic_dir
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "store"
+    >>> with atomic_dir(target) as tmp:
+    ...     tmp.mkdir()
+    ...     _ = (tmp / "a").write_text("1")
+    >>> sorted(p.name for p in target.iterdir()), sorted(p.name for p in target.parent.iterdir())
+    (['a'], ['store'])
+    """
+    import shutil
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    tag = uuid.uuid4().hex[:8]
+    tmp = path.with_name(f".{path.name}.{tag}.tmp")
+    old = None
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.{tag}.old")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)
+            old = None
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -8,15 +8,13 @@ cannot read it). Voxels are isotropic 0.44 um unless the arrays carry a voxel si
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 import zarr
 
+from neuroana.io.atomic import atomic_dir
 from neuroana.segmentation.errors import FisbeInputError
 
 __all__ = [
@@ -410,21 +408,11 @@ def write_fisbe(path, raw=None, gt=None, pred=None, dim_neurons=None) -> None:
         raise FisbeInputError(f"arrays have different spatial shapes {shapes}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        root = zarr.open_group(str(tmp / "s.zarr"), mode="w", zarr_format=2)
+    with atomic_dir(target) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         for key, a in items:
             chunks = (1,) + tuple(min(s, 64) for s in a.shape[1:])
             arr = root.create_array(key, shape=a.shape, dtype=a.dtype, chunks=chunks)
             arr[...] = a
             if key == GT_KEY and dim_neurons:
                 arr.attrs["dim_neurons"] = [int(x) for x in dim_neurons]
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / "x")
-            os.replace(tmp / "s.zarr", target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp / "s.zarr", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

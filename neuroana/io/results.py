@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from neuroana.io.atomic import atomic_path
+from neuroana.io.atomic import atomic_dir, atomic_path
 
 PathLike = str | os.PathLike
 
@@ -31,10 +29,6 @@ def _as_dataset(ds: xr.Dataset | xr.DataArray, what: str) -> xr.Dataset:
     if isinstance(ds, xr.Dataset):
         return ds
     raise TypeError(f"{what} got {type(ds).__name__}; expected an xarray Dataset or DataArray")
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def write_netcdf_atomic(ds: xr.Dataset | xr.DataArray, path: PathLike) -> Path:
@@ -98,22 +92,8 @@ def write_zarr_atomic(ds: xr.Dataset | xr.DataArray, path: PathLike) -> Path:
     """
     ds = _as_dataset(ds, "write_zarr_atomic")
     path = Path(path)
-    tmp = _temp_path(path)
-    old = None
-    try:
+    with atomic_dir(path) as tmp:
         ds.to_zarr(tmp, mode="w")
-        if path.exists():
-            old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not path.exists():
-            os.replace(old, path)
-            old = None
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
