@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from neuroana.datasets.fisbe_synth import make_fisbe_volume
-from neuroana.segmentation import aggregate, evaluate_instances
+from neuroana.segmentation import UNetBaseline, aggregate, evaluate_instances
 from neuroana.segmentation.agglomerate import agglomerate
-from neuroana.segmentation.baselines import CPU_SMOKE, GPU, UNetBaseline
+from neuroana.segmentation.baselines import CPU_SMOKE, GPU
 from neuroana.segmentation.clustering import colour_clustering
 from neuroana.segmentation.unet import DEFAULT_OFFSETS, make_targets
 

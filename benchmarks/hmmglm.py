@@ -108,8 +108,10 @@ def gpu_section(
 ):
     from neuroana.datasets.hmmglm_sim import simulate_hmmglm
     from neuroana.hmmglm.data import prepare_spikes
+    from neuroana.hmmglm.em import estep
     from neuroana.hmmglm.emissions import exp_filter, newton_mstep
     from neuroana.hmmglm.inference import forward_backward, forward_backward_scan
+    from neuroana.hmmglm.init import EMParams
 
     print(
         f"\nGPU section: {n_units} neurons, {n_trials} trials x {n_restarts} restarts "
@@ -122,21 +124,19 @@ def gpu_section(
     P = n_units + 1
     theta0 = 0.05 * torch.randn(n_restarts, n_states, n_units, P, generator=gen)
     theta0[..., -1] = -1.0
-    est = HMMGLM(n_states, link="sigmoid")
     results = {}
     for dev_name, n_tr in ((fast_dev, n_trials), ("cpu", cpu_trials)):
         dev = torch.device(dev_name)
         torch.set_num_threads(1)
-        est._device, est._dtype = dev, torch.float32
         batch = prepare_spikes(spikes[:n_tr], basis, dev, torch.float32)
         R = n_restarts if dev_name == fast_dev else 1
         theta = theta0[:R].to(dev)
         lA = torch.log_softmax(4 * torch.eye(n_states), -1).to(dev).expand(R, -1, -1)
         lp = torch.full((R, n_states), -np.log(n_states), device=dev)
-        est._estep(batch, theta, lA, lp)  # warm-up
+        estep(batch, EMParams(theta, lA, lp), "sigmoid")  # warm-up
         _sync(dev)
         t0 = time.perf_counter()
-        ll, gamma, xi = est._estep(batch, theta, lA, lp)
+        ll, gamma, xi = estep(batch, EMParams(theta, lA, lp), "sigmoid")
         _sync(dev)
         t_e = time.perf_counter() - t0
         from neuroana.hmmglm.emissions import emission_loglik

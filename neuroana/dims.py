@@ -1,22 +1,76 @@
 """Canonical dimension names shared by every analysis.
 
 Estimators declare the dims they need with these names and transpose by name, never by position.
+Every dim a reader or a fitted estimator produces is named here (``tests/test_dims.py`` checks it).
 """
 
+# --- recordings
 TIME = "time"
 UNIT = "unit"
 ROI = "roi"
 TRIAL = "trial"
-STATE = "state"
-COMPONENT = "component"
 FEATURE = "feature"
+CHANNEL = "channel"
+ANIMAL = "animal"
+SESSION = "session"
+EPISODE = "episode"
+WINDOW = "window"
+# --- volumes and images
 Z = "z"
 Y = "y"
 X = "x"
-CHANNEL = "channel"
 INSTANCE = "instance"
+# --- connectivity: always (TARGET, SOURCE), the receiving unit first
+TARGET = "target"
+SOURCE = "source"
+PAIR = "pair"
+# --- fitted models
+STATE = "state"
+STATE_NEXT = "state_next"
+COMPONENT = "component"
+CLASS = "class"
+BASIS = "basis"
+LAG = "lag"
+RESTART = "restart"
+ITERATION = "iteration"
+# --- tuning data (adaptation): neuron groups by preferred stimulus, stimulus values, ensembles
+NEURON = "neuron"
+STIMULUS = "stimulus"
+ENSEMBLE = "ensemble"
 
-ALL = (TIME, UNIT, ROI, TRIAL, STATE, COMPONENT, FEATURE, Z, Y, X, CHANNEL, INSTANCE)
+#: every dim name the package's readers and fitted estimators produce
+ALL = (
+    TIME,
+    UNIT,
+    ROI,
+    TRIAL,
+    FEATURE,
+    CHANNEL,
+    ANIMAL,
+    SESSION,
+    EPISODE,
+    WINDOW,
+    Z,
+    Y,
+    X,
+    INSTANCE,
+    TARGET,
+    SOURCE,
+    PAIR,
+    STATE,
+    STATE_NEXT,
+    COMPONENT,
+    CLASS,
+    BASIS,
+    LAG,
+    RESTART,
+    ITERATION,
+    NEURON,
+    STIMULUS,
+    ENSEMBLE,
+)
+#: dims of every connectivity matrix (weights, adjacency, read-outs)
+CONNECTIVITY = (TARGET, SOURCE)
 
 
 def as_dataarray(data, dims: tuple[str, ...], *, name: str = "data"):

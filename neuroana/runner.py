@@ -129,7 +129,7 @@ def _estimator_class(analysis: str, data: Mapping[str, Any]) -> type | None:
 
         return DynamicConnectome
     if analysis == "adaptation":
-        from neuroana.adaptation.model import GainAdaptationModel
+        from neuroana.adaptation import GainAdaptationModel
 
         return GainAdaptationModel
     if analysis == "pretrain":
@@ -481,7 +481,7 @@ def fitted_dataset(estimator) -> tuple[xr.Dataset, dict[str, Any]]:
     >>> m = HMMGLM.from_params([[[0.5]], [[-0.5]]], [0.0], [[0.9, 0.1], [0.1, 0.9]])
     >>> ds, scalars = fitted_dataset(m)
     >>> sorted(ds.data_vars)[:3], ds["weights"].dims
-    (['adjacency', 'bias', 'coupling'], ('state', 'post', 'pre'))
+    (['adjacency', 'bias', 'coupling'], ('state', 'target', 'source'))
     """
     ds = xr.Dataset()
     scalars: dict[str, Any] = {}
@@ -537,7 +537,7 @@ def _fit(cfg: RunConfig, X) -> tuple[Any, xr.Dataset, dict[str, Any]]:
         scores["reconstruction_error"] = float(est.ntf_.reconstruction_error_)
         scores["n_communities"] = np.asarray(est.result_["n_communities"]).tolist()
     elif cfg.analysis == "adaptation":
-        from neuroana.adaptation.model import r2_scores
+        from neuroana.adaptation import r2_scores
 
         est.fit(X)
         extra["prediction"] = est.predict(X)
@@ -638,7 +638,7 @@ def run_config(path: str | os.PathLike) -> RunResult:
     >>> sorted(p.name for p in res.files)
     ['results.nc', 'summary.json']
     >>> xr.open_dataset(res.output / "results.nc")["weights"].dims
-    ('state', 'post', 'pre')
+    ('state', 'target', 'source')
     """
     from neuroana import __version__
     from neuroana.io.results import to_jsonable, write_json_atomic, write_netcdf_atomic

@@ -133,8 +133,8 @@ try:
     axes[2].imshow(pa, cmap="RdBu_r", vmin=-1, vmax=1)
     axes[2].set_title("shared (argmax prior)")
     for ax in axes:
-        ax.set_xlabel("pre")
-        ax.set_ylabel("post")
+        ax.set_xlabel("source")
+        ax.set_ylabel("target")
     fig.tight_layout()
 except ImportError:
     pass

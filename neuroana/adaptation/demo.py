@@ -6,7 +6,7 @@ import numpy as np
 
 
 def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
-    """Fit :class:`~neuroana.adaptation.model.GainAdaptationModel` to synthetic Benucci-layout data
+    """Fit :class:`~neuroana.adaptation.GainAdaptationModel` to synthetic Benucci-layout data
     with known parameters and report recovered vs true values (a few seconds).
 
     Examples
@@ -16,7 +16,7 @@ def demo_section(rng_seed: int = 0, quick: bool = False) -> dict:
     >>> out["abs_error"]["tuning_width"] < 3.0
     True
     """
-    from neuroana.adaptation.model import GainAdaptationModel
+    from neuroana.adaptation import GainAdaptationModel
     from neuroana.datasets.adaptation_sim import make_benucci_like
 
     truth = {"tuning_width": 20.0, "recurrence": 0.6, "alpha": 0.7}

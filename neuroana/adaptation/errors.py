@@ -1,9 +1,5 @@
-"""Exceptions raised for bad input to the adaptation models."""
+"""Exceptions raised for bad input to the adaptation models (defined in :mod:`neuroana.errors`)."""
 
+from neuroana.errors import AdaptationInputError, UnstableNetworkError
 
-class AdaptationInputError(ValueError):
-    """Bad user input: the message names the value and what was expected."""
-
-
-class UnstableNetworkError(AdaptationInputError):
-    """Recurrent weights whose spectral radius is >= 1 (the steady state may not exist or attract)."""
+__all__ = ["AdaptationInputError", "UnstableNetworkError"]

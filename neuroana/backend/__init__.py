@@ -1,18 +1,18 @@
 """Shared machinery: device and dtype resolution, seeding, and the one fit loop.
 
 Every analysis fits through :func:`fit_loop`, so progress bars, convergence rules, early stopping,
-history and checkpoint/resume behave the same everywhere.
+history and checkpoint/resume behave the same everywhere. Names are imported lazily (PEP 562).
 """
 
-from neuroana.backend.device import resolve_device, resolve_dtype
-from neuroana.backend.fitloop import FitResult, atomic_save, fit_loop
-from neuroana.backend.seeding import make_generators
+from neuroana._lazy import attach
 
-__all__ = [
-    "FitResult",
-    "atomic_save",
-    "fit_loop",
-    "make_generators",
-    "resolve_device",
-    "resolve_dtype",
-]
+_LAZY = {
+    "resolve_device": "neuroana.backend.device",
+    "resolve_dtype": "neuroana.backend.device",
+    "FitResult": "neuroana.backend.fitloop",
+    "atomic_save": "neuroana.backend.fitloop",
+    "fit_loop": "neuroana.backend.fitloop",
+    "make_generators": "neuroana.backend.seeding",
+    "seeded_default_generator": "neuroana.backend.seeding",
+}
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -59,7 +59,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """
     import torch
 
-    from neuroana.io.atomic import atomic_path
+    from neuroana._atomic import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
-"""Seeding: one ``random_state`` gives reproducible NumPy and torch generators."""
+"""Seeding: one ``random_state`` gives reproducible NumPy and torch generators; no global state."""
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -35,3 +37,28 @@ def make_generators(
     gen = torch.Generator(device=torch.device(device))
     gen.manual_seed(seed)
     return rng, gen
+
+
+@contextmanager
+def seeded_default_generator(seed: int) -> Iterator[None]:
+    """Run a block with torch's default CPU generator seeded by ``seed``, then restore its state.
+
+    The one seeding rule of neuroana: random draws use generators from :func:`make_generators`;
+    code that can only draw from torch's default generator (``torch.nn`` weight initialisation) runs
+    inside this block, so the process-wide state is left as it was (no global ``torch.manual_seed``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroana.backend import seeded_default_generator
+    >>> before = torch.random.get_rng_state()
+    >>> with seeded_default_generator(0):
+    ...     a = torch.nn.Linear(2, 2).weight.detach().clone()
+    >>> with seeded_default_generator(0):
+    ...     b = torch.nn.Linear(2, 2).weight.detach().clone()
+    >>> bool(torch.equal(a, b)), bool(torch.equal(before, torch.random.get_rng_state()))
+    (True, True)
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(int(seed))
+        yield

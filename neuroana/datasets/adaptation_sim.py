@@ -7,9 +7,8 @@ import torch
 import xarray as xr
 
 from neuroana.backend import make_generators
+from neuroana.io.benucci import BENUCCI_ADAPTOR_PROBABILITY
 
-#: adaptor probability per session in the real data (Duong's analysis code; see gain_control.md §2)
-BENUCCI_ADAPTOR_PROBABILITY = (0.50, 0.35, 0.35, 0.50, 0.50, 0.50, 0.50, 0.40, 0.40, 0.30, 0.30)
 #: 12 distinct neuron groups (preferred orientation, deg) and 20 distinct stimuli (deg, adapter at 0)
 BENUCCI_PREFERRED = np.arange(-90.0, 90.0, 15.0)
 BENUCCI_STIMULI = np.arange(-90.0, 90.0, 9.0)
@@ -30,7 +29,7 @@ def make_benucci_like(
     """Population tuning curves before/after adaptation from the gain model with known parameters.
 
     Each session's curves are the model's normalised curves (see
-    :func:`neuroana.adaptation.model.predict_core`) times a random positive scale plus a random
+    :func:`neuroana.adaptation.tuning.predict_core`) times a random positive scale plus a random
     offset (undone by the Benucci normalisation), plus Gaussian noise of s.d. ``noise`` times the
     scale.
 
@@ -50,7 +49,7 @@ def make_benucci_like(
     >>> data.dims, data.shape
     (('session', 'neuron', 'stimulus', 'ensemble'), (11, 12, 20, 2))
     """
-    from neuroana.adaptation.model import DIMS, _priors_for, predict_core
+    from neuroana.adaptation.tuning import DIMS, predict_core, priors_for
 
     pa = BENUCCI_ADAPTOR_PROBABILITY if adaptor_probability is None else tuple(adaptor_probability)
     if n_sessions is not None:
@@ -73,7 +72,7 @@ def make_benucci_like(
             None,
             pref=BENUCCI_PREFERRED,
             stim=BENUCCI_STIMULI,
-            priors=_priors_for(skeleton, 0.0, 180.0),
+            priors=priors_for(skeleton, 0.0, 180.0),
             variant="optimal",
             kernel_width=kernel_width,
             baseline=baseline,

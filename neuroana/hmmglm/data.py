@@ -10,10 +10,7 @@ import xarray as xr
 
 from neuroana.dims import TIME, TRIAL, UNIT, as_dataarray
 from neuroana.hmmglm.emissions import history_features
-
-
-class HMMGLMInputError(ValueError):
-    """Spike counts that the HMM-GLM cannot use (wrong values, shapes or lengths)."""
+from neuroana.hmmglm.errors import HMMGLMInputError
 
 
 class SpikeBatch(NamedTuple):

@@ -1,7 +1,7 @@
 """Priors over per-state coupling weights: Gaussian (shared mean) and one-hot (shared class prior).
 
 Both act on the weight part of ``theta`` (R, K, N, P) (the last feature column is the bias, which
-has no prior). Pure functions with closed-form updates; see :mod:`neuroana.hmmglm.model` for how
+has no prior). Pure functions with closed-form updates; see :mod:`neuroana.hmmglm.em` for how
 the EM loop calls them.
 
 One-hot model. Each connection ``(k, n, j)`` has a class ``c`` in (inhibitory, none, excitatory)

@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from neuroana.datasets.adaptation_sim import BENUCCI_ADAPTOR_PROBABILITY
+from neuroana.errors import BenucciFormatError
 
 DIMS = ("session", "neuron", "stimulus", "ensemble")
-
-
-class BenucciFormatError(ValueError):
-    """The file is missing or does not hold the expected ``resps`` layout."""
+#: adaptor probability per session in the real data (Duong's analysis code; see gain_control.md §2)
+BENUCCI_ADAPTOR_PROBABILITY = (0.50, 0.35, 0.35, 0.50, 0.50, 0.50, 0.50, 0.40, 0.40, 0.30, 0.30)
 
 
 def _load_resps(path: Path) -> list[np.ndarray]:

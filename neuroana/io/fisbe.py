@@ -14,8 +14,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from neuroana.errors import FisbeInputError
 from neuroana.io.atomic import atomic_dir
-from neuroana.segmentation.errors import FisbeInputError
 
 __all__ = [
     "FisbeLabelArray",

@@ -47,6 +47,14 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from neuroana.errors import (
+    ChecksumError,
+    DownloadError,
+    ManifestError,
+    ManualDownloadError,
+    UnverifiedDownloadWarning,
+)
+
 __all__ = [
     "USED_BY",
     "ChecksumError",
@@ -70,26 +78,6 @@ _URL_SCHEMES = ("http", "https", "file")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
-
-
-class ManifestError(ValueError):
-    """A manifest is unknown, or its YAML is malformed (the message names the file and field)."""
-
-
-class DownloadError(ValueError):
-    """A transfer failed or was interrupted; a partial ``.part`` file may be kept for resuming."""
-
-
-class ChecksumError(DownloadError):
-    """A downloaded or existing file does not have the size or sha256 the manifest records."""
-
-
-class ManualDownloadError(DownloadError):
-    """A file that neuroana cannot download (account, contact, manual) is not in place yet."""
-
-
-class UnverifiedDownloadWarning(UserWarning):
-    """A file was accepted without a checksum because the manifest records none."""
 
 
 @dataclass(frozen=True)

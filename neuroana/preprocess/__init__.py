@@ -1,13 +1,17 @@
 """Stateless preprocessing on DataArrays: binning, smoothing, dF/F, z-scoring, windowing.
 
 Every function takes and returns ``xarray.DataArray`` objects with named dims, keeps coordinates and
-attrs, and reads sample spacing from the ``time`` coordinate (seconds).
+attrs, and reads sample spacing from the ``time`` coordinate (seconds). Names are imported lazily.
 """
 
-from neuroana.preprocess.binning import bin_edges, bin_spike_times
-from neuroana.preprocess.calcium import dff
-from neuroana.preprocess.normalize import zscore
-from neuroana.preprocess.smoothing import smooth
-from neuroana.preprocess.windows import sliding_windows
+from neuroana._lazy import attach
 
-__all__ = ["bin_edges", "bin_spike_times", "dff", "sliding_windows", "smooth", "zscore"]
+_LAZY = {
+    "bin_edges": "neuroana.preprocess.binning",
+    "bin_spike_times": "neuroana.preprocess.binning",
+    "dff": "neuroana.preprocess.calcium",
+    "zscore": "neuroana.preprocess.normalize",
+    "smooth": "neuroana.preprocess.smoothing",
+    "sliding_windows": "neuroana.preprocess.windows",
+}
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

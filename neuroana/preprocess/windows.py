@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from neuroana.dims import TIME
+from neuroana.dims import TIME, WINDOW
 from neuroana.preprocess._timeaxis import sample_spacing, samples_in
-
-WINDOW = "window"
 
 
 def sliding_windows(da: xr.DataArray, window: float, step: float, dim: str = TIME) -> xr.DataArray:

@@ -28,11 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from neuroana.errors import MissingDependencyError
+
 __all__ = ["MissingDependencyError", "agglomerate"]
-
-
-class MissingDependencyError(ImportError):
-    """An optional package needed by this function is not installed."""
 
 
 def _mws():

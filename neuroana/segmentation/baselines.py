@@ -1,42 +1,20 @@
-"""Learnt FISBe baseline: U-Net (foreground, overlap count, affinities) + mutex-watershed agglomeration.
+"""U-Net baseline configurations and training-sample preparation for :class:`UNetBaseline`.
 
-:class:`UNetBaseline` trains :class:`~neuroana.segmentation.unet.UNet3D` on random crops of
-FISBe-layout samples through :func:`neuroana.backend.fit_loop` (AdamW, early stopping on the loss of
-fixed held-out crops, atomic checkpoints with resume, bf16 autocast on CUDA) and predicts a full
-volume by sliding-window inference followed by
-:func:`~neuroana.segmentation.agglomerate.agglomerate`.
-
-One fit-loop *iteration* is ``steps_per_iter`` optimiser steps followed by one evaluation of the
-held-out crops (``val_loss``). Crops of iteration ``i`` are drawn from a generator seeded by
-``(random_state, i)``, so a resumed run draws the same crops as an uninterrupted one.
-
+The estimator itself is :class:`neuroana.segmentation.UNetBaseline` (in :mod:`.estimator`).
 Configurations: :data:`CPU_SMOKE` (small crops, minutes on a laptop) and :data:`GPU` (larger
 crops, wider network, bf16); pass them as ``UNetBaseline(**CPU_SMOKE)``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.base import BaseEstimator
 
-from neuroana.backend import fit_loop, resolve_device
-from neuroana.segmentation.agglomerate import agglomerate
 from neuroana.segmentation.clustering import normalise_raw
-from neuroana.segmentation.unet import (
-    DEFAULT_OFFSETS,
-    UNet3D,
-    baseline_loss,
-    make_targets,
-    sliding_window_predict,
-    split_output,
-)
+from neuroana.segmentation.unet import make_targets
 
-__all__ = ["CPU_SMOKE", "GPU", "UNetBaseline"]
+__all__ = ["CPU_SMOKE", "GPU", "PreparedSample", "sample_arrays"]
 
 # CPU: ~200 optimiser steps on 24x48x48 crops (about 3-8 minutes on 2 shared cores). With the
 # class-balanced affinity loss, briefly trained affinities between touching neurons stay high, so
@@ -59,7 +37,8 @@ CPU_SMOKE = dict(
 GPU = dict(crop=(64, 128, 128), n_fmaps=24, depth=4, batch_size=4, max_iter=120, steps_per_iter=25)
 
 
-def _sample_arrays(sample) -> tuple[np.ndarray, np.ndarray]:
+def sample_arrays(sample) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw (channel, z, y, x), gt (instance, z, y, x))`` of a Dataset or an array pair."""
     if isinstance(sample, xr.Dataset):
         if "raw" not in sample or "gt" not in sample:
             raise ValueError(
@@ -77,7 +56,7 @@ def _sample_arrays(sample) -> tuple[np.ndarray, np.ndarray]:
     return raw, gt
 
 
-class _Prepared:
+class PreparedSample:
     """Normalised raw and targets of one sample, as tensors; crops by corner."""
 
     def __init__(self, raw, gt, clip, offsets):
@@ -108,282 +87,3 @@ class _Prepared:
                     idx[ax] = slice(0, -d)
                     amask[(k,) + tuple(idx)] = 0
         return self.x[full], self.fg[sl], self.ni[sl], self.aff[full], amask, self.afg[full]
-
-
-class UNetBaseline(BaseEstimator):
-    """3-D U-Net + mutex watershed baseline for FISBe (multi-channel instances, overlaps kept).
-
-    Parameters
-    ----------
-    crop : (z, y, x)
-        Training crop size (clipped to the sample).
-    n_fmaps, depth, fmap_inc : int
-        U-Net width, levels and width multiplier (:class:`~neuroana.segmentation.unet.UNet3D`).
-    offsets : sequence of (dz, dy, dx)
-        Affinity offsets (default: 1, 3 and 9 voxels along each axis).
-    batch_size : int
-    max_iter : int
-        Fit-loop iterations (each ``steps_per_iter`` optimiser steps + one validation).
-    steps_per_iter : int
-    lr, weight_decay : float
-        AdamW settings.
-    fg_fraction : float
-        Probability that a crop is centred on a foreground voxel (else uniform).
-    n_val_crops : int
-        Held-out crops (from ``val`` samples, else from the training samples with a separate seed)
-        for ``val_loss`` and early stopping.
-    patience : int
-        Early-stopping patience in iterations.
-    clip : float
-        Raw intensity clip (FISBe: 1500).
-    window, overlap : inference window (default: twice the crop) and its overlap fraction.
-    fg_threshold, bias, min_size, overlap_search, merge_size, merge_affinity : float or int
-        Agglomeration settings (:func:`~neuroana.segmentation.agglomerate.agglomerate`).
-        ``bias`` defaults to 0.6: the class-balanced affinity loss leaves briefly trained
-        affinities across touching neurons above 0.5. ``merge_size`` > 0 merges small fragments
-        into their best-connected neighbour (needed with a briefly trained network, whose
-        fragments would otherwise fall under the evaluation's 800-voxel size filter).
-    amp : bool
-        bf16 autocast on CUDA (ignored on CPU).
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``.
-    random_state : int
-    checkpoint : path, optional
-        Atomic checkpoint written every iteration; with ``resume=True`` a fit continues from it.
-    resume : bool
-    verbose : bool
-
-    Attributes
-    ----------
-    model_ : UNet3D
-        The trained network (best held-out iteration).
-    history_ : xarray.Dataset
-        ``loss``, ``val_loss``, loss parts, by ``iteration``.
-    best_iteration_ : int
-    n_iter_ : int
-    stop_reason_ : str
-
-    Examples
-    --------
-    >>> from neuroana.datasets.fisbe_synth import make_fisbe_volume
-    >>> ds = make_fisbe_volume((16, 32, 32), n_neurons=2, random_state=0)
-    >>> est = UNetBaseline(crop=(16, 16, 16), n_fmaps=4, depth=2, max_iter=2,
-    ...                    steps_per_iter=1, n_val_crops=1, verbose=False).fit([ds])
-    >>> est.predict(ds.raw).dims
-    ('instance', 'z', 'y', 'x')
-    """
-
-    def __init__(
-        self,
-        crop: Sequence[int] = (24, 40, 40),
-        n_fmaps: int = 8,
-        depth: int = 3,
-        fmap_inc: int = 2,
-        offsets: Sequence[Sequence[int]] = DEFAULT_OFFSETS,
-        batch_size: int = 2,
-        max_iter: int = 40,
-        steps_per_iter: int = 5,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        fg_fraction: float = 0.8,
-        n_val_crops: int = 4,
-        patience: int = 10,
-        clip: float = 1500.0,
-        window: Sequence[int] | None = None,
-        overlap: float = 0.25,
-        fg_threshold: float = 0.5,
-        min_size: int = 100,
-        overlap_search: int = 3,
-        bias: float = 0.6,
-        merge_size: int = 0,
-        merge_affinity: float = 0.5,
-        amp: bool = True,
-        device: str = "auto",
-        random_state: int = 0,
-        checkpoint: str | os.PathLike | None = None,
-        resume: bool = False,
-        verbose: bool = True,
-    ):
-        self.crop = crop
-        self.n_fmaps = n_fmaps
-        self.depth = depth
-        self.fmap_inc = fmap_inc
-        self.offsets = offsets
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.steps_per_iter = steps_per_iter
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.fg_fraction = fg_fraction
-        self.n_val_crops = n_val_crops
-        self.patience = patience
-        self.clip = clip
-        self.window = window
-        self.overlap = overlap
-        self.fg_threshold = fg_threshold
-        self.min_size = min_size
-        self.overlap_search = overlap_search
-        self.bias = bias
-        self.merge_size = merge_size
-        self.merge_affinity = merge_affinity
-        self.amp = amp
-        self.device = device
-        self.random_state = random_state
-        self.checkpoint = checkpoint
-        self.resume = resume
-        self.verbose = verbose
-
-    # -- training ---------------------------------------------------------------------------
-    def _draw(self, data, rng, n):
-        batch = []
-        for _ in range(n):
-            d = data[int(rng.integers(len(data)))]
-            size = tuple(min(c, s) for c, s in zip(self.crop, d.shape, strict=True))
-            if len(d.fg_idx) and rng.random() < self.fg_fraction:
-                centre = d.fg_idx[int(rng.integers(len(d.fg_idx)))]
-                corner = [
-                    int(np.clip(c - s // 2, 0, dim - s))
-                    for c, s, dim in zip(centre, size, d.shape, strict=True)
-                ]
-            else:
-                corner = [
-                    int(rng.integers(0, dim - s + 1)) for s, dim in zip(size, d.shape, strict=True)
-                ]
-            batch.append(d.crop(corner, size))
-        return [torch.stack(t) for t in zip(*batch, strict=True)]
-
-    def _loss(self, model, batch, dev, autocast):
-        x, fg, ni, aff, amask, afg = (t.to(dev) for t in batch)
-        if autocast:
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
-                out = model(x)
-        else:
-            out = model(x)
-        return baseline_loss(out, fg, ni, aff, amask, afg)
-
-    def fit(self, samples, y=None, val=None) -> UNetBaseline:
-        """Train on FISBe-layout samples.
-
-        Parameters
-        ----------
-        samples : sequence of xarray.Dataset (``raw``, ``gt``) or (raw, gt) array pairs
-        val : sequence, optional
-            Held-out samples for ``val_loss`` (default: fixed crops of ``samples``).
-        """
-        if len(samples) == 0:
-            raise ValueError("samples is empty; expected at least one (raw, gt) training sample")
-        if len(self.crop) != 3 or min(self.crop) < 2:
-            raise ValueError(f"crop={self.crop}; expected three sizes >= 2")
-        for name in ("batch_size", "steps_per_iter", "n_val_crops"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
-        dev = resolve_device(self.device)
-        autocast = bool(self.amp and dev.type == "cuda")
-        offsets = [tuple(int(v) for v in o) for o in self.offsets]
-        data = [_Prepared(*_sample_arrays(s), self.clip, offsets) for s in samples]
-        vdata = [_Prepared(*_sample_arrays(s), self.clip, offsets) for s in val] if val else data
-        torch.manual_seed(int(self.random_state))  # weight init only; crops use own generators
-        model = UNet3D(3, len(offsets), self.n_fmaps, self.depth, self.fmap_inc).to(dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        vrng = np.random.default_rng([int(self.random_state), 2**31])
-        val_batches = [self._draw(vdata, vrng, 1) for _ in range(self.n_val_crops)]
-
-        def step(it):
-            rng = np.random.default_rng([int(self.random_state), it])
-            model.train()
-            tot = 0.0
-            parts = {}
-            for _ in range(self.steps_per_iter):
-                loss, parts = self._loss(
-                    model, self._draw(data, rng, self.batch_size), dev, autocast
-                )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                tot += float(loss.detach())
-            model.eval()
-            with torch.no_grad():
-                vl = np.mean([float(self._loss(model, b, dev, autocast)[0]) for b in val_batches])
-            return {"loss": tot / self.steps_per_iter, "val_loss": vl, **parts}
-
-        def get_state():
-            return {
-                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                "opt": opt.state_dict(),
-            }
-
-        def set_state(state):
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["opt"])
-
-        res = fit_loop(
-            step,
-            max_iter=int(self.max_iter),
-            monitor="loss",
-            early_stop="val_loss",
-            patience=int(self.patience),
-            get_state=get_state,
-            set_state=set_state,
-            checkpoint=self.checkpoint,
-            resume=bool(self.resume),
-            verbose=bool(self.verbose),
-            desc="UNetBaseline",
-        )
-        if res.best_state is not None:
-            model.load_state_dict(res.best_state["model"])
-        model.eval()
-        self.model_ = model
-        self.offsets_ = offsets
-        self.history_ = res.history
-        self.best_iteration_ = res.best_iteration
-        self.n_iter_ = res.n_iter
-        self.stop_reason_ = res.stop_reason
-        return self
-
-    # -- inference --------------------------------------------------------------------------
-    def predict_maps(self, raw) -> dict[str, np.ndarray]:
-        """Sliding-window network output over a full volume: ``fg`` (Z,Y,X) probability,
-        ``numinst`` (3,Z,Y,X) class probabilities, ``affinities`` (K,Z,Y,X) probabilities."""
-        if not hasattr(self, "model_"):
-            raise RuntimeError("UNetBaseline is not fitted; call fit() first")
-        if isinstance(raw, xr.DataArray):
-            raw = raw.transpose("channel", "z", "y", "x").values
-        raw = np.asarray(raw)
-        if raw.ndim != 4:
-            raise ValueError(f"raw has shape {raw.shape}; expected (channel, z, y, x)")
-        dev = next(self.model_.parameters()).device
-        window = self.window if self.window is not None else tuple(2 * c for c in self.crop)
-        out = sliding_window_predict(
-            self.model_,
-            normalise_raw(raw, self.clip),
-            window,
-            self.overlap,
-            device=dev,
-            autocast_dtype=torch.bfloat16 if (self.amp and dev.type == "cuda") else None,
-        )
-        o = split_output(torch.from_numpy(out)[None])
-        return {
-            "fg": torch.sigmoid(o.fg[0, 0]).numpy(),
-            "numinst": torch.softmax(o.numinst[0], 0).numpy(),
-            "affinities": torch.sigmoid(o.affinities[0]).numpy(),
-        }
-
-    def predict(self, raw) -> xr.DataArray:
-        """Instances ``("instance", "z", "y", "x")`` (FISBe layout) of a full raw volume."""
-        maps = self.predict_maps(raw)
-        inst = agglomerate(
-            maps["fg"],
-            maps["numinst"],
-            maps["affinities"],
-            self.offsets_,
-            fg_threshold=self.fg_threshold,
-            min_size=self.min_size,
-            overlap_search=self.overlap_search,
-            bias=self.bias,
-            merge_size=self.merge_size,
-            merge_affinity=self.merge_affinity,
-        )
-        coords = {"instance": np.arange(1, inst.shape[0] + 1)}
-        if isinstance(raw, xr.DataArray):
-            coords.update({d: raw.coords[d] for d in ("z", "y", "x") if d in raw.coords})
-        return xr.DataArray(inst, dims=("instance", "z", "y", "x"), coords=coords, name="instances")

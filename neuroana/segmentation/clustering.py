@@ -34,9 +34,8 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 from scipy import ndimage, sparse
-from sklearn.base import BaseEstimator
 
-__all__ = ["ColourClustering", "colour_clustering"]
+__all__ = ["ClusteringResult", "colour_clustering", "normalise_raw"]
 
 
 class ClusteringResult(NamedTuple):
@@ -321,63 +320,3 @@ def colour_clustering(
         overlap_gain=float(overlap_gain),
         min_size=int(min_size),
     ).instances
-
-
-class ColourClustering(BaseEstimator):
-    """Estimator wrapper of :func:`colour_clustering` (nothing is learnt; ``fit`` segments).
-
-    Parameters are those of :func:`colour_clustering`.
-
-    Attributes
-    ----------
-    instances_ : xarray.DataArray
-        ``("instance", "z", "y", "x")`` FISBe-layout prediction of the last ``fit``.
-    n_instances_ : int
-
-    Examples
-    --------
-    >>> from neuroana.datasets.fisbe_synth import make_fisbe_volume
-    >>> ds = make_fisbe_volume((24, 48, 48), n_neurons=2, n_fasciculating=0, random_state=0)
-    >>> est = ColourClustering(min_size=50).fit(ds.raw)
-    >>> est.instances_.dims
-    ('instance', 'z', 'y', 'x')
-    """
-
-    def __init__(
-        self,
-        clip: float = 1500.0,
-        sigma: float = 1.0,
-        fg_threshold: float = 0.08,
-        min_component: int = 100,
-        min_distance: int = 4,
-        colour_threshold: float = 0.25,
-        merge_gap: float = 6.0,
-        overlap_gain: float = 3.0,
-        min_size: int = 300,
-    ):
-        self.clip = clip
-        self.sigma = sigma
-        self.fg_threshold = fg_threshold
-        self.min_component = min_component
-        self.min_distance = min_distance
-        self.colour_threshold = colour_threshold
-        self.merge_gap = merge_gap
-        self.overlap_gain = overlap_gain
-        self.min_size = min_size
-
-    def fit(self, raw, y=None) -> ColourClustering:
-        inst = colour_clustering(raw, **self.get_params())
-        coords = {}
-        if isinstance(raw, xr.DataArray):
-            coords = {d: raw.coords[d] for d in ("z", "y", "x") if d in raw.coords}
-        self.instances_ = xr.DataArray(
-            inst,
-            dims=("instance", "z", "y", "x"),
-            coords={**coords, "instance": np.arange(1, inst.shape[0] + 1)},
-            name="instances",
-        )
-        self.n_instances_ = int(inst.shape[0])
-        return self
-
-    def fit_predict(self, raw, y=None) -> xr.DataArray:
-        return self.fit(raw).instances_

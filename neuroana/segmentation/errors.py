@@ -1,16 +1,5 @@
-"""Exceptions raised by :mod:`neuroana.segmentation`."""
+"""Exceptions raised by :mod:`neuroana.segmentation` (defined in :mod:`neuroana.errors`)."""
 
-from __future__ import annotations
+from neuroana.errors import EmptyGroundTruthError, FisbeInputError, MissingDependencyError
 
-__all__ = ["EmptyGroundTruthError", "FisbeInputError"]
-
-
-class FisbeInputError(ValueError):
-    """A label array or file cannot be evaluated: wrong dtype, shape, sign or layout.
-
-    The message names the bad value and what was expected.
-    """
-
-
-class EmptyGroundTruthError(FisbeInputError):
-    """The ground truth holds no instance (the official code raises ZeroDivisionError here)."""
+__all__ = ["EmptyGroundTruthError", "FisbeInputError", "MissingDependencyError"]

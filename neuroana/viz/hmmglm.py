@@ -67,31 +67,31 @@ def plot_states(
 
 
 def plot_connectivity(weights: xr.DataArray, prior_adjacency: xr.DataArray | None = None):
-    """Per-state weight matrices (post x pre) and, when given, the shared (anatomical) connectome.
+    """Per-state weight matrices (target x source) and, when given, the shared (anatomical) connectome.
 
     Examples
     --------
     >>> import numpy as np, xarray as xr
     >>> from neuroana.viz.hmmglm import plot_connectivity
-    >>> w = xr.DataArray(np.random.randn(2, 4, 4), dims=("state", "post", "pre"))
+    >>> w = xr.DataArray(np.random.randn(2, 4, 4), dims=("state", "target", "source"))
     >>> fig, axes = plot_connectivity(w)
     >>> len(axes)
     2
     """
     from matplotlib.figure import Figure
 
-    w = weights.transpose("state", "post", "pre").values
+    w = weights.transpose("state", "target", "source").values
     n = w.shape[0] + (prior_adjacency is not None)
     fig = Figure(figsize=(2.8 * n + 0.8, 3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, n))
     lim = float(np.abs(w).max()) or 1.0
     for k in range(w.shape[0]):
         im = axes[k].imshow(w[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
-        axes[k].set(title=f"state {k}", xlabel="pre", ylabel="post" if k == 0 else None)
+        axes[k].set(title=f"state {k}", xlabel="source", ylabel="target" if k == 0 else None)
     fig.colorbar(im, ax=axes[: w.shape[0]], shrink=0.8, label="weight")
     if prior_adjacency is not None:
         axes[-1].imshow(
-            prior_adjacency.transpose("post", "pre").values, cmap="RdBu_r", vmin=-1, vmax=1
+            prior_adjacency.transpose("target", "source").values, cmap="RdBu_r", vmin=-1, vmax=1
         )
-        axes[-1].set(title="shared (prior argmax)", xlabel="pre")
+        axes[-1].set(title="shared (prior argmax)", xlabel="source")
     return fig, axes

@@ -5,9 +5,14 @@ import pytest
 import scipy.io
 import xarray as xr
 
-from neuroana.adaptation import RecurrentGainNetwork, biased_prior, optimal_gains
+from neuroana.adaptation import (
+    GainAdaptationModel,
+    RecurrentGainNetwork,
+    biased_prior,
+    leave_one_session_out,
+    optimal_gains,
+)
 from neuroana.adaptation.batched import batched_adaptation
-from neuroana.adaptation.model import GainAdaptationModel, leave_one_session_out
 from neuroana.adaptation.simulate import simulate_adaptation
 from neuroana.datasets.adaptation_sim import make_benucci_like
 from neuroana.io.benucci import BenucciFormatError, read_benucci

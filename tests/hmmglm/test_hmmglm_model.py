@@ -58,7 +58,7 @@ def test_planted_recovery_all_priors(sim):
             adj_acc = (m.adjacency_.values[perm] == sim.adjacency).mean()
             trivial = (sim.adjacency == 0).mean()
             assert adj_acc > trivial + 0.05 and adj_acc > 0.9, (adj_acc, trivial)
-            assert m.prior_prob_.dims == ("post", "pre", "class")
+            assert m.prior_prob_.dims == ("target", "source", "class")
             np.testing.assert_allclose(m.prior_prob_.sum("class"), 1.0, rtol=1e-6)
             # weights are exactly class x strength with strength >= the floor
             w, a = m.weights_.values, m.adjacency_.values
@@ -118,5 +118,5 @@ def test_xarray_transposed_input_and_unit_coords(sim):
     b = m.score(da.transpose("unit", "trial", "time"))
     assert a == b
     fit = HMMGLM(3, link="sigmoid", n_restarts=1, max_iter=3, random_state=0).fit(da)
-    assert list(fit.weights_["pre"].values) == [f"u{i}" for i in range(8)]
+    assert list(fit.weights_["source"].values) == [f"u{i}" for i in range(8)]
     assert isinstance(fit.history_, xr.Dataset) and "iteration" in fit.history_.dims

@@ -8,10 +8,14 @@ import torch
 from scipy import ndimage
 
 from neuroana.datasets.fisbe_synth import make_fisbe_volume
-from neuroana.segmentation import evaluate_instances, key_metrics
+from neuroana.segmentation import (
+    ColourClustering,
+    UNetBaseline,
+    colour_clustering,
+    evaluate_instances,
+    key_metrics,
+)
 from neuroana.segmentation.agglomerate import MissingDependencyError, agglomerate
-from neuroana.segmentation.baselines import UNetBaseline
-from neuroana.segmentation.clustering import ColourClustering, colour_clustering
 from neuroana.segmentation.unet import DEFAULT_OFFSETS, make_targets
 
 
@@ -130,7 +134,7 @@ def test_checkpoint_kill_resume_equals_uninterrupted(tmp_path):
     class Kill(Exception):
         pass
 
-    import neuroana.segmentation.baselines as bl
+    import neuroana.segmentation.estimator as bl
 
     real = bl.fit_loop
 

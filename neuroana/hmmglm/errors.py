@@ -1,0 +1,5 @@
+"""Exceptions raised by :mod:`neuroana.hmmglm` (defined in :mod:`neuroana.errors`)."""
+
+from neuroana.errors import HMMGLMInputError
+
+__all__ = ["HMMGLMInputError"]
