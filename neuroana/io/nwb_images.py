@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
 
 from neuroana.io.nwb_file import PathLike, attr_str, file_label, open_h5, series_times, walk
+from neuroana.io.nwb_lazy import lazy_array
 
 IMAGE_TYPES = ("GrayscaleImage", "RGBImage", "RGBAImage", "Image")
 SERIES_TYPES = ("TwoPhotonSeries", "OnePhotonSeries", "ImageSeries", "ImageMaskSeries")
@@ -18,7 +18,9 @@ def read_images(path: PathLike) -> dict[str, xr.DataArray]:
     ``("y", "x")`` or ``("y", "x", "channel")``; imaging series with frames stored in the file
     (``TwoPhotonSeries``, ``OnePhotonSeries``, ``ImageSeries``) with dims ``("time", "y", "x")``
     and a ``time`` coordinate in seconds. Series whose frames live in an external file (zero-sized
-    ``data``) are skipped. Keys are the objects' paths in the file. The data are read into memory.
+    ``data``) are skipped. Keys are the objects' paths in the file. The data are lazy dask arrays: nothing is read until
+    computed, and a slice (``images[key][100:200]``) reads only the chunks of frames it overlaps,
+    one contiguous read per chunk (each read opens the file read-only and closes it).
 
     Parameters
     ----------
@@ -44,14 +46,14 @@ def read_images(path: PathLike) -> dict[str, xr.DataArray]:
             attrs = {"source_file": label, "neurodata_type": kind, "path": obj_path}
             if kind in IMAGE_TYPES and obj.ndim in (2, 3):
                 dims = ("y", "x") if obj.ndim == 2 else ("y", "x", "channel")
-                out[obj_path] = xr.DataArray(np.asarray(obj[()]), dims=dims, attrs=attrs)
+                out[obj_path] = xr.DataArray(lazy_array(path, obj), dims=dims, attrs=attrs)
             elif kind in SERIES_TYPES and "data" in obj:
                 data = obj["data"]
                 if data.size == 0 or data.ndim != 3:
                     continue
                 times = series_times(obj, data.shape[0], label)
                 out[obj_path] = xr.DataArray(
-                    np.asarray(data[()]),
+                    lazy_array(path, data),
                     dims=("time", "y", "x"),
                     coords={"time": times},
                     attrs=attrs,

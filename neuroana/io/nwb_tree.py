@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from xarray.backends import BackendArray
-from xarray.core import indexing
 
 from neuroana.io.nwb_file import (
     PathLike,
@@ -16,10 +14,10 @@ from neuroana.io.nwb_file import (
     open_h5,
     read_table,
     scalar,
-    scaled,
     series_times,
     walk,
 )
+from neuroana.io.nwb_lazy import lazy_array
 from neuroana.io.nwb_ophys import trace_orientation
 from neuroana.io.nwb_series import find_series, is_series
 
@@ -105,40 +103,9 @@ def list_contents(path: PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "neurodata_type", "shape", "description"])
 
 
-class _LazyDataset(BackendArray):
-    """An HDF5 dataset read on demand: each access opens the file read-only, slices, closes."""
-
-    def __init__(self, path, name, shape, dtype, transpose=False, conversion=1.0, offset=0.0):
-        self.path = path
-        self.name = name
-        self.transpose = transpose
-        self.conversion = conversion
-        self.offset = offset
-        self.shape = tuple(shape[::-1] if transpose else shape)
-        self.dtype = (
-            np.dtype(dtype) if conversion == 1.0 and offset == 0.0 else np.dtype(np.float64)
-        )
-
-    def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(
-            key, self.shape, indexing.IndexingSupport.BASIC, self._raw_getitem
-        )
-
-    def _raw_getitem(self, key):
-        key = tuple(key)
-        if self.transpose:
-            key = key[::-1]
-        with open_h5(self.path) as f:
-            arr = np.asarray(f[self.name][key])
-        if self.transpose:
-            arr = arr.T
-        return np.asarray(scaled(arr, self.conversion, self.offset), dtype=self.dtype)
-
-
 def _lazy(path, ds, dims, transpose=False, scale=True) -> xr.Variable:
     conv, off = data_scaling(ds) if scale else (1.0, 0.0)
-    arr = _LazyDataset(path, ds.name, ds.shape, ds.dtype, transpose, conv, off)
-    return xr.Variable(dims, indexing.LazilyIndexedArray(arr))
+    return xr.Variable(dims, lazy_array(path, ds, transpose=transpose, conversion=conv, offset=off))
 
 
 def _series_node(path, g, label) -> xr.Dataset:
@@ -193,8 +160,8 @@ def open_nwb(path: PathLike) -> xr.DataTree:
     """Open an NWB file as an :class:`xarray.DataTree`, lazily, for a first look.
 
     Nodes follow the HDF5 paths: every TimeSeries (``acquisition/...``, ``processing/...``) is a
-    node whose ``data`` variable is read on access only (each access opens the file read-only and
-    closes it again, so no handle stays open), with a ``time`` coordinate in seconds;
+    node whose ``data`` variable is a dask array read on compute only (each chunk read opens the
+    file read-only and closes it again, so no handle stays open), with a ``time`` coordinate in seconds;
     RoiResponseSeries get dims ``(time, roi)`` with ROI-first storage transposed; tables (units,
     interval tables, plane segmentations) become small Datasets, with ``units/spike_times`` lazy
     and ``n_spikes`` per unit; images and 3-D image masks are lazy ``(y, x)`` / ``(roi, y, x)``.

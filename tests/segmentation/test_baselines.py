@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+from sklearn.exceptions import NotFittedError
 
 from neuroana.datasets.fisbe_synth import make_fisbe_volume
 from neuroana.segmentation import (
@@ -163,7 +164,7 @@ def test_unet_baseline_bad_input():
         UNetBaseline().fit([])
     with pytest.raises(ValueError, match="same"):
         UNetBaseline().fit([(np.zeros((3, 4, 4, 4)), np.zeros((1, 4, 4, 5)))])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         UNetBaseline().predict(np.zeros((3, 4, 4, 4)))
 
 
