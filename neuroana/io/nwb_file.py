@@ -210,6 +210,22 @@ def series_times(group: h5py.Group, n: int, label: str) -> np.ndarray:
     raise NWBError(f"{label}: {group.name} has neither timestamps nor starting_time")
 
 
+def trace_orientation(shape: tuple[int, ...], n_rois: int, n_times: int | None) -> bool:
+    """True when a stored 2-D trace array is ROI-first ``(roi, time)`` and must be transposed.
+
+    NWB stores time first. The array is taken as ROI-first when only its first axis matches the
+    ROI count, or (square arrays) when only its second axis matches the number of timestamps.
+    """
+    a, b = shape
+    if b == n_rois and a != n_rois:
+        return False
+    if a == n_rois and b != n_rois:
+        return True
+    if a == b == n_rois and n_times is not None and n_times != a:
+        raise ValueError("square data whose side matches neither the ROIs nor the timestamps")
+    return False
+
+
 def data_scaling(ds: h5py.Dataset) -> tuple[float, float]:
     """``(conversion, offset)`` of a TimeSeries ``data`` dataset (defaults 1 and 0)."""
     conversion = float(ds.attrs.get("conversion", 1.0))

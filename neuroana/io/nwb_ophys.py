@@ -15,6 +15,7 @@ from neuroana.io.nwb_file import (
     scaled,
     select,
     series_times,
+    trace_orientation,
     typed,
 )
 
@@ -34,22 +35,6 @@ def _roi_table(series, label: str):
     else:
         ids = idx
     return ids, table
-
-
-def trace_orientation(shape: tuple[int, ...], n_rois: int, n_times: int | None) -> bool:
-    """True when a stored 2-D trace array is ROI-first ``(roi, time)`` and must be transposed.
-
-    NWB stores time first. The array is taken as ROI-first when only its first axis matches the
-    ROI count, or (square arrays) when only its second axis matches the number of timestamps.
-    """
-    a, b = shape
-    if b == n_rois and a != n_rois:
-        return False
-    if a == n_rois and b != n_rois:
-        return True
-    if a == b == n_rois and n_times is not None and n_times != a:
-        raise ValueError("square data whose side matches neither the ROIs nor the timestamps")
-    return False
 
 
 def _pick_series(f, name: str | None, label: str) -> str:
