@@ -47,8 +47,25 @@ def check_benucci(data: xr.DataArray) -> xr.DataArray:
         raise AdaptationInputError(f"ensemble coordinate is {ens}; expected ['uniform', 'biased']")
     if "adaptor_probability" not in data.coords:
         raise AdaptationInputError("data lacks the 'adaptor_probability' coordinate on 'session'")
+    if data.dtype.kind not in "iuf":
+        raise AdaptationInputError(f"data has dtype {data.dtype}; expected real-valued responses")
+    if data.sizes["session"] == 0:
+        raise AdaptationInputError("data has no sessions; expected at least one")
+    if data.sizes["neuron"] < 2 or data.sizes["stimulus"] < 3:
+        raise AdaptationInputError(
+            f"data has {data.sizes['neuron']} neuron group(s) and {data.sizes['stimulus']} "
+            "stimuli; expected at least 2 neuron groups and 3 stimuli (tuning curves)"
+        )
     if not np.all(np.isfinite(data.values)):
         raise AdaptationInputError("data contain non-finite responses")
+    uniform = data.isel(ensemble=0)
+    flat = (uniform.max("stimulus") - uniform.min("stimulus")) <= 0
+    if bool(flat.any()):
+        s, n = (int(v[0]) for v in np.nonzero(flat.values))
+        raise AdaptationInputError(
+            f"the uniform-ensemble curve of session {data.session.values[s]!r}, neuron "
+            f"{data.neuron.values[n]!r} is flat; the Benucci normalisation divides by its amplitude"
+        )
     return data
 
 

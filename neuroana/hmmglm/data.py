@@ -29,21 +29,30 @@ class SpikeBatch(NamedTuple):
     trial: np.ndarray | None
 
 
+def _as_dataarray(data, dims, name):
+    try:
+        return as_dataarray(data, dims, name=name)
+    except ValueError as err:
+        raise HMMGLMInputError(str(err)) from None
+
+
 def _trial_arrays(spikes) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None]:
     if isinstance(spikes, (list, tuple)):
         if len(spikes) == 0:
             raise HMMGLMInputError("spikes is an empty list; expected at least one trial")
         out, unit = [], None
         for i, tr in enumerate(spikes):
-            da = as_dataarray(tr, (TIME, UNIT), name=f"spikes[{i}]")
+            da = _as_dataarray(tr, (TIME, UNIT), f"spikes[{i}]")
             if unit is None and UNIT in da.coords:
                 unit = np.asarray(da[UNIT].values)
             out.append(np.asarray(da.values))
         return out, unit, None
-    da = as_dataarray(spikes, (TRIAL, TIME, UNIT), name="spikes")
+    da = _as_dataarray(spikes, (TRIAL, TIME, UNIT), "spikes")
     unit = np.asarray(da[UNIT].values) if UNIT in da.coords else None
     trial = np.asarray(da[TRIAL].values) if TRIAL in da.coords else None
     arr = np.asarray(da.values)
+    if arr.shape[0] == 0:
+        raise HMMGLMInputError(f"spikes of shape {arr.shape} has no trials; expected at least one")
     return [arr[i] for i in range(arr.shape[0])], unit, trial
 
 
@@ -64,6 +73,10 @@ def prepare_spikes(
     if len(n_units) != 1:
         raise HMMGLMInputError(f"trials have different numbers of units {sorted(n_units)}")
     for i, tr in enumerate(trials):
+        if tr.dtype.kind not in "biuf":
+            raise HMMGLMInputError(
+                f"spikes trial {i} has dtype {tr.dtype}; expected integer (or integral float) counts"
+            )
         a = np.asarray(tr, dtype=float) if tr.dtype.kind != "f" else tr
         if not np.isfinite(a).all():
             raise HMMGLMInputError(f"spikes trial {i} contains NaN or inf; expected finite counts")

@@ -11,7 +11,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neuroana.segmentation.clustering import normalise_raw
+from neuroana.dims import INSTANCE, X, Y, Z
+from neuroana.errors import FisbeInputError
+from neuroana.segmentation.clustering import as_raw, normalise_raw
 from neuroana.segmentation.unet import make_targets
 
 __all__ = ["CPU_SMOKE", "GPU", "PreparedSample", "sample_arrays"]
@@ -34,25 +36,49 @@ CPU_SMOKE = dict(
     merge_size=800,
     merge_affinity=0.5,
 )
-GPU = dict(crop=(64, 128, 128), n_fmaps=24, depth=4, batch_size=4, max_iter=120, steps_per_iter=25)
+GPU = dict(
+    crop=(64, 128, 128),
+    n_fmaps=24,
+    depth=4,
+    batch_size=4,
+    max_iter=120,
+    steps_per_iter=25,
+    dtype="bfloat16",
+)
 
 
 def sample_arrays(sample) -> tuple[np.ndarray, np.ndarray]:
-    """``(raw (channel, z, y, x), gt (instance, z, y, x))`` of a Dataset or an array pair."""
+    """``(raw (channel, z, y, x), gt (instance, z, y, x))`` of a Dataset or an array pair.
+
+    Raises
+    ------
+    FisbeInputError
+        Missing variables, a bad raw volume (see :func:`~.clustering.as_raw`), or ground truth that
+        is not an integer label array on the same (z, y, x) grid.
+    """
     if isinstance(sample, xr.Dataset):
         if "raw" not in sample or "gt" not in sample:
-            raise ValueError(
+            raise FisbeInputError(
                 f"training sample has variables {list(sample.data_vars)}; expected 'raw' and 'gt'"
             )
-        raw = sample["raw"].transpose("channel", "z", "y", "x").values
-        gt = sample["gt"].transpose("instance", "z", "y", "x").values
+        raw, gt = sample["raw"], sample["gt"].transpose(INSTANCE, Z, Y, X).values
     else:
-        raw, gt = (np.asarray(a) for a in sample)
-    if raw.ndim != 4 or gt.ndim != 4 or raw.shape[1:] != gt.shape[1:]:
-        raise ValueError(
+        try:
+            raw, gt = sample
+        except (TypeError, ValueError):
+            raise FisbeInputError(
+                f"training sample is a {type(sample).__name__}; expected a Dataset with 'raw' and "
+                "'gt' or a (raw, gt) pair"
+            ) from None
+        gt = np.asarray(gt)
+    raw = as_raw(raw)
+    if gt.ndim != 4 or raw.shape[1:] != gt.shape[1:]:
+        raise FisbeInputError(
             f"raw {raw.shape} and gt {gt.shape}; expected (channel, Z, Y, X) and (instance, Z, Y, X)"
             " with the same (Z, Y, X)"
         )
+    if gt.dtype.kind not in "biu":
+        raise FisbeInputError(f"gt has dtype {gt.dtype}; expected integer instance labels")
     return raw, gt
 
 

@@ -35,7 +35,10 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage, sparse
 
-__all__ = ["ClusteringResult", "colour_clustering", "normalise_raw"]
+from neuroana.dims import CHANNEL, X, Y, Z
+from neuroana.errors import FisbeInputError
+
+__all__ = ["ClusteringResult", "as_raw", "colour_clustering", "normalise_raw"]
 
 
 class ClusteringResult(NamedTuple):
@@ -47,23 +50,40 @@ class ClusteringResult(NamedTuple):
     n_overlap_supervoxels: int
 
 
-def _as_raw(raw) -> np.ndarray:
+def as_raw(raw, name: str = "raw") -> np.ndarray:
+    """Validate a raw multicolour volume; returns it as an array ``(channel, z, y, x)``.
+
+    Raises
+    ------
+    FisbeInputError
+        Wrong dims or rank, an empty or too thin volume (< 2 voxels along z, y or x), a dtype that
+        is not integer or float, or NaN / inf intensities.
+    """
     if isinstance(raw, xr.DataArray):
-        missing = {"channel", "z", "y", "x"} - set(raw.dims)
-        if missing:
-            raise ValueError(
-                f"raw has dims {raw.dims}; expected ('channel', 'z', 'y', 'x') (missing {missing})"
+        missing = {CHANNEL, Z, Y, X} - set(raw.dims)
+        if missing or raw.ndim != 4:
+            raise FisbeInputError(
+                f"{name} has dims {raw.dims}; expected ('channel', 'z', 'y', 'x') "
+                f"(missing {sorted(missing)})"
             )
-        raw = raw.transpose("channel", "z", "y", "x").values
+        raw = raw.transpose(CHANNEL, Z, Y, X).values
     arr = np.asarray(raw)
     if arr.ndim != 4:
-        raise ValueError(
-            f"raw has shape {arr.shape}; expected 4 axes (channel, z, y, x), e.g. (3, Z, Y, X)"
+        raise FisbeInputError(
+            f"{name} has shape {arr.shape}; expected 4 axes (channel, z, y, x), e.g. (3, Z, Y, X)"
         )
     if arr.size == 0:
-        raise ValueError(f"raw of shape {arr.shape} is empty; expected a non-empty volume")
+        raise FisbeInputError(f"{name} of shape {arr.shape} is empty; expected a non-empty volume")
+    if min(arr.shape[1:]) < 2:
+        raise FisbeInputError(
+            f"{name} has shape {arr.shape}; expected at least 2 voxels along z, y and x"
+        )
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"raw has dtype {arr.dtype}; expected integer or float intensities")
+        raise FisbeInputError(
+            f"{name} has dtype {arr.dtype}; expected integer or float intensities"
+        )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise FisbeInputError(f"{name} contains NaN or inf; expected finite intensities")
     return arr
 
 
@@ -299,7 +319,7 @@ def colour_clustering(
     >>> inst.ndim, inst.shape[1:]
     (4, (24, 48, 48))
     """
-    img = normalise_raw(_as_raw(raw), clip)
+    img = normalise_raw(as_raw(raw), clip)
     for name, v in (("sigma", sigma), ("merge_gap", merge_gap), ("overlap_gain", overlap_gain)):
         if v < 0:
             raise ValueError(f"{name}={v}; expected >= 0")

@@ -25,11 +25,12 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from neuroana.backend import fit_loop, resolve_device, seeded_default_generator
-from neuroana.dims import CHANNEL, INSTANCE, X, Y, Z
+from neuroana.backend import fit_loop, make_generators, resolve_device, seeded_default_generator
+from neuroana.dims import INSTANCE, X, Y, Z
+from neuroana.errors import FisbeInputError
 from neuroana.segmentation.agglomerate import agglomerate
 from neuroana.segmentation.baselines import PreparedSample, sample_arrays
-from neuroana.segmentation.clustering import colour_clustering, normalise_raw
+from neuroana.segmentation.clustering import as_raw, colour_clustering, normalise_raw
 from neuroana.segmentation.unet import (
     DEFAULT_OFFSETS,
     UNet3D,
@@ -39,6 +40,8 @@ from neuroana.segmentation.unet import (
 )
 
 __all__ = ["ColourClustering", "UNetBaseline"]
+
+_DTYPES = ("float32", "bfloat16")
 
 
 class ColourClustering(BaseEstimator):
@@ -134,11 +137,14 @@ class UNetBaseline(BaseEstimator):
         affinities across touching neurons above 0.5. ``merge_size`` > 0 merges small fragments
         into their best-connected neighbour (needed with a briefly trained network, whose
         fragments would otherwise fall under the evaluation's 800-voxel size filter).
-    amp : bool
-        bf16 autocast on CUDA (ignored on CPU).
+    dtype : {"float32", "bfloat16"}
+        Working precision: ``"bfloat16"`` runs the network under bf16 autocast on CUDA (on CPU the
+        network always runs in float32).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``.
-    random_state : int
+    random_state : int, numpy Generator or None
+        Seeds the weight initialisation and the crops (``None``: fresh entropy). Pass an int for
+        a checkpoint resume that draws the same crops as an uninterrupted run.
     checkpoint : path, optional
         Atomic checkpoint written every iteration; with ``resume=True`` a fit continues from it.
     resume : bool
@@ -188,12 +194,12 @@ class UNetBaseline(BaseEstimator):
         bias: float = 0.6,
         merge_size: int = 0,
         merge_affinity: float = 0.5,
-        amp: bool = True,
+        dtype: str = "float32",
         device: str = "auto",
-        random_state: int = 0,
+        random_state=None,
         checkpoint: str | os.PathLike | None = None,
         resume: bool = False,
-        verbose: bool = True,
+        verbose: bool = False,
     ):
         self.crop = crop
         self.n_fmaps = n_fmaps
@@ -217,7 +223,7 @@ class UNetBaseline(BaseEstimator):
         self.bias = bias
         self.merge_size = merge_size
         self.merge_affinity = merge_affinity
-        self.amp = amp
+        self.dtype = dtype
         self.device = device
         self.random_state = random_state
         self.checkpoint = checkpoint
@@ -261,28 +267,43 @@ class UNetBaseline(BaseEstimator):
         val : sequence, optional
             Held-out samples for ``val_loss`` (default: fixed crops of ``samples``).
         """
+        if not isinstance(samples, (list, tuple)):
+            raise FisbeInputError(
+                f"samples is a {type(samples).__name__}; expected a list of training samples"
+            )
         if len(samples) == 0:
-            raise ValueError("samples is empty; expected at least one (raw, gt) training sample")
+            raise FisbeInputError(
+                "samples is empty; expected at least one (raw, gt) training sample"
+            )
         if len(self.crop) != 3 or min(self.crop) < 2:
             raise ValueError(f"crop={self.crop}; expected three sizes >= 2")
         for name in ("batch_size", "steps_per_iter", "n_val_crops"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}; expected >= 1")
         dev = resolve_device(self.device)
-        autocast = bool(self.amp and dev.type == "cuda")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype={self.dtype!r}; expected one of {_DTYPES}")
+        autocast = self.dtype == "bfloat16" and dev.type == "cuda"
+        rs = self.random_state
+        # an int seeds directly (as before); a Generator or None gives a drawn seed
+        seed = (
+            int(rs)
+            if isinstance(rs, (int, np.integer))
+            else int(make_generators(rs)[0].integers(2**31))
+        )
         offsets = [tuple(int(v) for v in o) for o in self.offsets]
         data = [PreparedSample(*sample_arrays(s), self.clip, offsets) for s in samples]
         vdata = (
             [PreparedSample(*sample_arrays(s), self.clip, offsets) for s in val] if val else data
         )
-        with seeded_default_generator(int(self.random_state)):  # weight init; crops: own generators
+        with seeded_default_generator(seed):  # weight init; crops: own generators
             model = UNet3D(3, len(offsets), self.n_fmaps, self.depth, self.fmap_inc).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        vrng = np.random.default_rng([int(self.random_state), 2**31])
+        vrng = np.random.default_rng([seed, 2**31])
         val_batches = [self._draw(vdata, vrng, 1) for _ in range(self.n_val_crops)]
 
         def step(it):
-            rng = np.random.default_rng([int(self.random_state), it])
+            rng = np.random.default_rng([seed, it])
             model.train()
             tot = 0.0
             parts = {}
@@ -339,11 +360,7 @@ class UNetBaseline(BaseEstimator):
         ``numinst`` (3,Z,Y,X) class probabilities, ``affinities`` (K,Z,Y,X) probabilities."""
         if not hasattr(self, "model_"):
             raise NotFittedError("This UNetBaseline instance is not fitted yet; call 'fit' first")
-        if isinstance(raw, xr.DataArray):
-            raw = raw.transpose(CHANNEL, Z, Y, X).values
-        raw = np.asarray(raw)
-        if raw.ndim != 4:
-            raise ValueError(f"raw has shape {raw.shape}; expected (channel, z, y, x)")
+        raw = as_raw(raw)
         dev = resolve_device(self.device)
         window = self.window if self.window is not None else tuple(2 * c for c in self.crop)
         try:
@@ -353,7 +370,9 @@ class UNetBaseline(BaseEstimator):
                 window,
                 self.overlap,
                 device=dev,
-                autocast_dtype=torch.bfloat16 if (self.amp and dev.type == "cuda") else None,
+                autocast_dtype=(
+                    torch.bfloat16 if (self.dtype == "bfloat16" and dev.type == "cuda") else None
+                ),
             )
         finally:
             self.model_.cpu()

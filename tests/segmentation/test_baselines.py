@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from neuroana.datasets.fisbe_synth import make_fisbe_volume
 from neuroana.segmentation import (
     ColourClustering,
+    FisbeInputError,
     UNetBaseline,
     colour_clustering,
     evaluate_instances,
@@ -102,9 +103,9 @@ def test_colour_clustering_recovers_well_separated_colours():
 
 
 def test_colour_clustering_bad_input():
-    with pytest.raises(ValueError, match="expected 4 axes"):
+    with pytest.raises(FisbeInputError, match="expected 4 axes"):
         colour_clustering(np.zeros((8, 8, 8)))
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(FisbeInputError, match="empty"):
         colour_clustering(np.zeros((3, 0, 4, 4)))
     with pytest.raises(ValueError, match="fg_threshold"):
         colour_clustering(np.zeros((3, 4, 4, 4)), fg_threshold=2.0)
@@ -129,6 +130,7 @@ def test_checkpoint_kill_resume_equals_uninterrupted(tmp_path):
         patience=100,
         verbose=False,
         device="cpu",
+        random_state=0,
     )
     full = UNetBaseline(**kw, checkpoint=tmp_path / "a.pt").fit([ds])
 
@@ -160,9 +162,9 @@ def test_checkpoint_kill_resume_equals_uninterrupted(tmp_path):
 
 
 def test_unet_baseline_bad_input():
-    with pytest.raises(ValueError, match="samples is empty"):
+    with pytest.raises(FisbeInputError, match="samples is empty"):
         UNetBaseline().fit([])
-    with pytest.raises(ValueError, match="same"):
+    with pytest.raises(FisbeInputError, match="same"):
         UNetBaseline().fit([(np.zeros((3, 4, 4, 4)), np.zeros((1, 4, 4, 5)))])
     with pytest.raises(NotFittedError, match="not fitted"):
         UNetBaseline().predict(np.zeros((3, 4, 4, 4)))
@@ -231,6 +233,7 @@ def test_learnt_pipeline_separates_touching_neurons():
         merge_size=800,
         merge_affinity=0.3,
         device="cpu",
+        random_state=0,
         verbose=False,
     ).fit(train)
     pred = est.predict(raw).values
