@@ -4,6 +4,8 @@ Estimators declare the dims they need with these names and transpose by name, ne
 Every dim a reader or a fitted estimator produces is named here (``tests/test_dims.py`` checks it).
 """
 
+import re
+
 # --- recordings
 TIME = "time"
 UNIT = "unit"
@@ -15,6 +17,9 @@ ANIMAL = "animal"
 SESSION = "session"
 EPISODE = "episode"
 WINDOW = "window"
+SPIKE = "spike"
+INTERVAL = "interval"
+ROW = "row"
 # --- volumes and images
 Z = "z"
 Y = "y"
@@ -50,6 +55,9 @@ ALL = (
     SESSION,
     EPISODE,
     WINDOW,
+    SPIKE,
+    INTERVAL,
+    ROW,
     Z,
     Y,
     X,
@@ -71,6 +79,22 @@ ALL = (
 )
 #: dims of every connectivity matrix (weights, adjacency, read-outs)
 CONNECTIVITY = (TARGET, SOURCE)
+#: dims a reader derives from file content: a table column's extra axes (``iscell_dim1``), a
+#: series' unnamed extra axes (``dim_2``), an image whose frame size differs from its container's
+#: other images (``meanImg_y``)
+DERIVED = re.compile(r"^(dim_\d+|.+_dim\d+|.+_(y|x|channel))$")
+
+
+def is_known(name: str) -> bool:
+    """Whether ``name`` is a canonical dim (:data:`ALL`) or one derived from file content.
+
+    Examples
+    --------
+    >>> from neuroana.dims import is_known
+    >>> is_known("time"), is_known("iscell_dim1"), is_known("neurons")
+    (True, True, False)
+    """
+    return name in ALL or bool(DERIVED.match(name))
 
 
 def as_dataarray(data, dims: tuple[str, ...], *, name: str = "data"):
