@@ -30,10 +30,12 @@ def attach(
 
     Examples
     --------
+    >>> import sys, types
     >>> from neuroana._lazy import attach
-    >>> getattr_, dir_, all_ = attach("pkg", {"sqrt": "math"})
-    >>> getattr_("sqrt")(9.0), all_
-    (3.0, ['sqrt'])
+    >>> pkg = sys.modules.setdefault("lazy_demo", types.ModuleType("lazy_demo"))
+    >>> pkg.__getattr__, pkg.__dir__, pkg.__all__ = attach("lazy_demo", {"sqrt": "math"})
+    >>> pkg.sqrt(9.0), pkg.__all__, "sqrt" in vars(pkg)  # imported on first use, then cached
+    (3.0, ['sqrt'], True)
     """
     names = dict(names)
     subs = set(submodules)

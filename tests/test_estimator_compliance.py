@@ -402,3 +402,24 @@ def test_errors_module_holds_every_named_error():
     """The named errors of the analyses in this test are the ones neuroana.errors defines."""
     for name in ("HMMGLMInputError", "AdaptationInputError", "FisbeInputError", "NWBError"):
         assert issubclass(getattr(errors, name), ValueError)
+
+
+#: files of other sessions that still seed torch's global generator (to be fixed there)
+GLOBAL_SEEDING_PENDING = {"connectome/ntf.py", "pretrain/finetune.py", "pretrain/train.py"}
+
+
+def test_one_seeding_rule_no_global_torch_seed():
+    """Random draws come from generators (backend.make_generators); only
+    backend.seeded_default_generator touches torch's default generator, and restores it."""
+    import re
+    from pathlib import Path
+
+    root = Path(neuroana.__file__).resolve().parent
+    pattern = re.compile(r"torch\.(cuda\.)?manual_seed(_all)?\(|np\.random\.seed\(")
+    offenders = {
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if pattern.search(p.read_text()) and p.name != "seeding.py"
+    }
+    assert offenders <= GLOBAL_SEEDING_PENDING, sorted(offenders - GLOBAL_SEEDING_PENDING)
+    assert not (GLOBAL_SEEDING_PENDING - offenders), "fixed now: remove from the pending list"

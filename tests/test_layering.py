@@ -160,3 +160,13 @@ def test_faces_are_complete(name):
             ):
                 missing.append(f"{mod.__name__}.{attr}")
     assert not missing, missing
+
+
+def test_neuroana_info_imports_no_torch_xarray_or_matplotlib(nwb_dir):
+    path = nwb_dir / "pynapple_suite2p_2022_08_08.nwb"
+    mods = _modules_after(
+        f"from neuroana.cli import main; assert main(['info', {str(path)!r}]) == 0"
+    )
+    heavy = {"torch", "sklearn", "xarray", "matplotlib", "pynwb", "dask"} & mods
+    assert not heavy, sorted(heavy)
+    assert "neuroana.io.nwb_contents" in mods

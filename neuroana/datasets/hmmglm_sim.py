@@ -70,7 +70,7 @@ def simulate_hmmglm(
     >>> sim.spikes.dims, sim.weights.shape
     (('trial', 'time', 'unit'), (2, 4, 4))
     """
-    from neuroana.hmmglm.emissions import exp_filter
+    from neuroana.hmmglm import exp_filter
 
     if n_states < 1 or n_units < 1 or n_trials < 1 or n_time < 1:
         raise ValueError(
