@@ -12,9 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from neuroana.adaptation import RecurrentGainNetwork
-from neuroana.adaptation import GainAdaptationModel
-from neuroana.adaptation.simulate import simulate_adaptation
+from neuroana.adaptation import GainAdaptationModel, RecurrentGainNetwork, simulate_adaptation
 from neuroana.datasets.adaptation_sim import make_benucci_like
 from neuroana.viz.adaptation import (
     plot_correlation_matrices,
