@@ -70,9 +70,8 @@ def _summary(values: list[float]) -> str:
 
 
 def measure(trees: dict[str, Path], nwb: Path, repeats: int) -> dict[str, dict[str, list[float]]]:
-    out = {
-        name: {"python": [], "import_io": [], "import_io_wall": [], "info": []} for name in trees
-    }
+    keys = ("python", "import_io", "import_io_wall", "readers", "info")
+    out = {name: {k: [] for k in keys} for name in trees}
     torch_seen = {name: False for name in trees}
     for _ in range(repeats):  # interleaved: every tree sees the same load
         for name, tree in trees.items():

@@ -40,10 +40,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from neuroana.io import list_contents
+    from neuroana.io import contents_rows
+    from neuroana.io.nwb_contents import COLUMNS
 
-    table = list_contents(args.file)
-    print(table.to_string(index=False))
+    # printed without pandas (as DataFrame.to_string(index=False) would: right-aligned columns)
+    rows = [COLUMNS] + [tuple(str(r[c]) for c in COLUMNS) for r in contents_rows(args.file)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    for row in rows:
+        print(" ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
     return 0
 
 

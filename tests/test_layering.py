@@ -162,11 +162,17 @@ def test_faces_are_complete(name):
     assert not missing, missing
 
 
-def test_neuroana_info_imports_no_torch_xarray_or_matplotlib(nwb_dir):
+def test_neuroana_info_imports_no_torch_xarray_pandas_or_matplotlib(nwb_dir, capsys):
     path = nwb_dir / "pynapple_suite2p_2022_08_08.nwb"
     mods = _modules_after(
         f"from neuroana.cli import main; assert main(['info', {str(path)!r}]) == 0"
     )
-    heavy = {"torch", "sklearn", "xarray", "matplotlib", "pynwb", "dask"} & mods
+    heavy = {"torch", "sklearn", "xarray", "pandas", "matplotlib", "pynwb", "dask"} & mods
     assert not heavy, sorted(heavy)
     assert "neuroana.io.nwb_contents" in mods
+    # what it prints is list_contents' table
+    from neuroana.cli import main
+    from neuroana.io import list_contents
+
+    assert main(["info", str(path)]) == 0
+    assert capsys.readouterr().out == list_contents(path).to_string(index=False) + "\n"

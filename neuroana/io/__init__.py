@@ -12,6 +12,7 @@ _LAZY = {
     "StreamingUnavailableError": "neuroana.io.errors",
     "read_fisbe": "neuroana.io.fisbe",
     "write_fisbe": "neuroana.io.fisbe",
+    "contents_rows": "neuroana.io.nwb_contents",
     "list_contents": "neuroana.io.nwb_contents",
     "open_nwb": "neuroana.io.nwb_tree",
     "read_intervals": "neuroana.io.nwb_intervals",

@@ -1,15 +1,22 @@
 """``list_contents``: everything with an NWB type in a file, as a table (``neuroana info``).
 
-Kept apart from the xarray readers so that ``neuroana info`` imports only h5py, numpy and pandas.
+Kept apart from the xarray readers, and pandas is imported only by :func:`list_contents`, so that
+``neuroana info`` (which prints :func:`contents_rows`) imports only h5py and numpy.
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from neuroana.io.nwb_file import PathLike, attr_str, open_h5, scalar, trace_orientation, walk
 
-__all__ = ["list_contents"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "contents_rows", "list_contents"]
+
+#: the columns of :func:`list_contents`
+COLUMNS = ("path", "neurodata_type", "shape", "description")
 
 _COLUMN_TYPES = ("VectorData", "VectorIndex", "ElementIdentifiers", "DynamicTableRegion")
 
@@ -59,6 +66,20 @@ def list_contents(path: PathLike) -> pd.DataFrame:
     >>> from neuroana.io import list_contents  # doctest: +SKIP
     >>> print(list_contents("session.nwb").to_string(index=False))  # doctest: +SKIP
     """
+    import pandas as pd
+
+    return pd.DataFrame(contents_rows(path), columns=list(COLUMNS))
+
+
+def contents_rows(path: PathLike) -> list[dict[str, str]]:
+    """The rows of :func:`list_contents` as plain dicts (keys :data:`COLUMNS`), without pandas.
+
+    Examples
+    --------
+    >>> from neuroana.io import contents_rows  # doctest: +SKIP
+    >>> contents_rows("session.nwb")[0]["neurodata_type"]  # doctest: +SKIP
+    'NWBFile'
+    """
     rows = []
     with open_h5(path) as f:
         rows.append(
@@ -89,4 +110,4 @@ def list_contents(path: PathLike) -> pd.DataFrame:
             rows.append(
                 {"path": p, "neurodata_type": kind, "shape": _shape_of(obj), "description": desc}
             )
-    return pd.DataFrame(rows, columns=["path", "neurodata_type", "shape", "description"])
+    return rows

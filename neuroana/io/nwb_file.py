@@ -12,12 +12,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import pandas as pd
 
 from neuroana.io.errors import NWBError, StreamingUnavailableError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PathLike = str | os.PathLike
 
@@ -266,6 +269,8 @@ def _column_values(ds: h5py.Dataset) -> list | np.ndarray:
 
 def read_table(group: h5py.Group, label: str, skip: tuple[str, ...] = ()) -> pd.DataFrame:
     """A DynamicTable as a DataFrame indexed by ``id``; ragged columns become lists per row."""
+    import pandas as pd  # imported on use: `neuroana info` needs no pandas
+
     ids = np.asarray(group["id"][()])
     colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in group.attrs["colnames"]]
     columns = {}
