@@ -280,6 +280,8 @@ def test_fitted_state_is_cpu_and_pickles(case, fitted):
     tensors = _tensors(vars(est))
     if case.tensor_free:
         assert not tensors, f"{case.name} keeps torch tensors in its fitted state"
+        # nothing of torch in the pickle stream: it unpickles where torch/CUDA is absent
+        assert b"torch" not in pickle.dumps(est), f"{case.name} pickles torch objects"
     assert all(t.device.type == "cpu" for t in tensors)
     again = pickle.loads(pickle.dumps(est))
     _assert_same(_fitted_state(est), _fitted_state(again), case.name)
