@@ -7,6 +7,7 @@ population's tuning (response reductions near the adapter, repulsion, decorrelat
 
 from neuroana.adaptation.errors import AdaptationInputError, UnstableNetworkError
 from neuroana.adaptation.gains import GainSolution, optimal_gains
+from neuroana.adaptation.model import GainAdaptationModel
 from neuroana.adaptation.network import RecurrentGainNetwork
 from neuroana.adaptation.objectives import EfficientCoding, Homeostatic
 from neuroana.adaptation.priors import biased_prior, uniform_prior
@@ -14,6 +15,7 @@ from neuroana.adaptation.priors import biased_prior, uniform_prior
 __all__ = [
     "AdaptationInputError",
     "EfficientCoding",
+    "GainAdaptationModel",
     "GainSolution",
     "Homeostatic",
     "RecurrentGainNetwork",
