@@ -20,7 +20,7 @@ def read_inputs(paths: Sequence[Path], data: Mapping[str, Any]) -> dict[str, Any
 
     One input: the Benucci ``.mat`` file (``data["adaptor_probability"]``: per-session list), a
     netCDF file holding a Benucci-layout DataArray, or an NWB file holding the tuning table
-    (``data["name"]``: its name; default the only one, see :func:`neuroana.io.read_tuning`).
+    (``data["name"]``: its name; default the only one, see :func:`neuroana.io.nwb_tuning.read_tuning`).
 
     Examples
     --------
@@ -41,7 +41,7 @@ def read_inputs(paths: Sequence[Path], data: Mapping[str, Any]) -> dict[str, Any
         ap = data.get("adaptor_probability")
         return {"data": read_benucci(p, adaptor_probability=None if ap is None else tuple(ap))}
     if p.suffix == ".nwb":
-        from neuroana.io import read_tuning
+        from neuroana.io.nwb_tuning import read_tuning
 
         return {"data": read_tuning(p, data.get("name"))}
     with xr.open_dataarray(p) as da:

@@ -13,7 +13,12 @@ One call builds everything an NWB session holds, generated from hidden variables
 - **ROI masks**: non-overlapping Gaussian-weighted elliptical blobs in a ``(y, x)`` image;
 - **behaviour**: running speed set by the hidden state (zero during sleep), head direction as a
   random walk, and 2-D position integrated from both inside a square box;
-- **epochs**: a ``wake`` block followed by a ``sleep`` block.
+- **epochs**: a ``wake`` block followed by a ``sleep`` block;
+- **a planted directed edge**: unit 0 excites unit 1 (weight ``edge_weight`` in every state) and
+  unit 1 does not act on unit 0, for connectivity read-outs;
+- **stimulus tuning data** (when ``n_tuning_sessions > 0``): population tuning curves before and
+  after adaptation from the gain-control model with known parameters
+  (:func:`~neuroana.datasets.adaptation_sim.make_benucci_like`).
 """
 
 from __future__ import annotations
@@ -73,6 +78,13 @@ class SyntheticSession:
         ``("state",)`` mean running speed (cm/s) of each hidden state while awake.
     epochs : pandas.DataFrame
         ``start_time``, ``stop_time``, ``tags`` (list of str) of the wake and sleep blocks.
+    roi_labels : xarray.DataArray
+        ``("roi",)`` a label per ROI (``"N000"``...), written as the ``neuron_label`` column.
+    tuning : xarray.DataArray or None
+        ``("session", "neuron", "stimulus", "ensemble")`` tuning curves (Benucci layout), or
+        ``None`` when ``n_tuning_sessions=0``.
+    tuning_truth : dict
+        The parameters that generated ``tuning`` (``tuning_width``, ``recurrence``, ``alpha``).
     params : dict
         The arguments of :func:`make_session` that built it.
     """
@@ -94,6 +106,9 @@ class SyntheticSession:
     behavior: dict
     speed_by_state: xr.DataArray
     epochs: pd.DataFrame
+    roi_labels: xr.DataArray | None = None
+    tuning: xr.DataArray | None = None
+    tuning_truth: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
 
     @property
@@ -218,6 +233,8 @@ def make_session(
     roi_radius: float = 3.0,
     behavior_rate: float = 50.0,
     sleep_fraction: float = 0.25,
+    edge_weight: float = 2.5,
+    n_tuning_sessions: int = 0,
 ) -> SyntheticSession:
     """Generate a synthetic session (spikes, calcium, masks, behaviour, epochs) with ground truth.
 
@@ -256,6 +273,12 @@ def make_session(
         Sampling rate (Hz) of the behavioural series.
     sleep_fraction : float
         Fraction of the session, at its end, in the ``sleep`` epoch (in [0, 1)).
+    edge_weight : float
+        Weight of the planted edge unit 0 -> unit 1 in every state (unit 1 -> unit 0 is 0); needs
+        ``n_units >= 2``, ``0`` plants none.
+    n_tuning_sessions : int
+        Sessions of stimulus tuning data for the adaptation analysis (0: none; drawing them
+        imports torch).
 
     Returns
     -------
@@ -282,6 +305,9 @@ def make_session(
     n_states = _check_int("n_states", n_states, 1)
     n_communities = _check_int("n_communities", n_communities, 1)
     n_episodes = _check_int("n_episodes", n_episodes, 1)
+    n_tuning_sessions = _check_int("n_tuning_sessions", n_tuning_sessions, 0)
+    if not math.isfinite(edge_weight):
+        raise ValueError(f"edge_weight={edge_weight!r}; expected a finite number")
     for name, v in [
         ("bin_size", bin_size),
         ("mean_dwell", mean_dwell),
@@ -340,6 +366,8 @@ def make_session(
         roi_radius=float(roi_radius),
         behavior_rate=float(behavior_rate),
         sleep_fraction=float(sleep_fraction),
+        edge_weight=float(edge_weight),
+        n_tuning_sessions=n_tuning_sessions,
     )
     rng, _ = make_generators(random_state)
     bin_size = float(bin_size)
@@ -355,6 +383,8 @@ def make_session(
     w *= rng.random((n_states, n_units, n_units)) < coupling_density
     for s in range(n_states):
         np.fill_diagonal(w[s], -abs(coupling_scale))  # refractoriness
+    if n_units >= 2 and edge_weight:
+        w[:, 1, 0], w[:, 0, 1] = edge_weight, 0.0  # the planted directed edge 0 -> 1
     counts = _simulate_spikes(rng, z, log_rates, w, bin_size, max_rate=200.0)
     spike_times = _spike_times_from_counts(rng, counts, bin_size)
     t_bins = (np.arange(n_bins) + 0.5) * bin_size
@@ -450,6 +480,18 @@ def make_session(
         ),
     }
 
+    # ---- stimulus tuning data (its own stream: the draws above do not depend on it) ---------
+    tuning, tuning_truth = None, {}
+    tuning_seed = int(rng.integers(2**32))
+    if n_tuning_sessions:
+        from neuroana.datasets.adaptation_sim import make_benucci_like
+
+        tuning_truth = {"tuning_width": 20.0, "recurrence": 0.6, "alpha": 0.7}
+        tuning, _ = make_benucci_like(
+            **tuning_truth, noise=0.01, n_sessions=n_tuning_sessions, random_state=tuning_seed
+        )
+        tuning = tuning.rename("tuning")
+
     return SyntheticSession(
         spike_times=spike_times,
         spike_counts=xr.DataArray(
@@ -483,5 +525,10 @@ def make_session(
         behavior=behavior,
         speed_by_state=xr.DataArray(speed_by_state, dims=(STATE,), name="speed_by_state"),
         epochs=epochs,
+        roi_labels=xr.DataArray(
+            [f"N{r:03d}" for r in rois], dims=(ROI,), coords={ROI: rois}, name="neuron_label"
+        ),
+        tuning=tuning,
+        tuning_truth=tuning_truth,
         params=params,
     )

@@ -77,7 +77,7 @@ def read_inputs(paths: Sequence[Path], data: Mapping[str, Any]) -> dict[str, Any
     >>> p = write_session_nwb(make_session(random_state=0, duration=20.0, n_units=3),
     ...                       pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
     >>> read_inputs([p], {"bin_size": 0.1, "trial_length": 5})["spikes"].sizes
-    Frozen({'trial': 4, 'time': 50, 'unit': 3})
+    Frozen({'trial': 3, 'time': 50, 'unit': 3})
     """
     from neuroana.io import read_spike_counts
     from neuroana.io.options import select_units

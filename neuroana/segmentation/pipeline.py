@@ -67,7 +67,8 @@ def read_inputs(paths: Sequence[Path], data: Mapping[str, Any]) -> dict[str, Any
     >>> from neuroana.datasets.fisbe_synth import make_fisbe_volume
     >>> from neuroana.io import write_fisbe
     >>> ds = make_fisbe_volume((16, 32, 32), n_neurons=2, random_state=0)
-    >>> p = write_fisbe(ds, pathlib.Path(tempfile.mkdtemp()) / "s.zarr")
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.zarr"
+    >>> write_fisbe(p, raw=ds.raw.values, gt=ds.gt.values)
     >>> read_inputs([p], {})["raw"].dims
     ('channel', 'z', 'y', 'x')
     """
