@@ -98,7 +98,7 @@ def score(value, expected=None, *, ok: bool | None = None, tol: float | None = N
 def session_settings(quick: bool) -> dict:
     """Keyword arguments of :func:`make_session` used by the demo (quick: smallest sizes)."""
     if quick:
-        return dict(random_state=2, duration=60.0, n_units=8, n_rois=20, n_tuning_sessions=4)
+        return dict(random_state=0, duration=60.0, n_units=8, n_rois=20, n_tuning_sessions=4)
     return dict(
         random_state=0,
         duration=120.0,

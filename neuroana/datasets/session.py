@@ -370,6 +370,9 @@ def make_session(
         n_tuning_sessions=n_tuning_sessions,
     )
     rng, _ = make_generators(random_state)
+    # one independent stream per part, so that changing one part (e.g. the couplings, which
+    # change how many draws the Poisson sampler takes) leaves the others as they were
+    rng_spk, rng_ca, rng_roi, rng_beh, rng_tun = rng.spawn(5)
     bin_size = float(bin_size)
     duration = n_bins * bin_size
 
@@ -385,8 +388,8 @@ def make_session(
         np.fill_diagonal(w[s], -abs(coupling_scale))  # refractoriness
     if n_units >= 2 and edge_weight:
         w[:, 1, 0], w[:, 0, 1] = edge_weight, 0.0  # the planted directed edge 0 -> 1
-    counts = _simulate_spikes(rng, z, log_rates, w, bin_size, max_rate=200.0)
-    spike_times = _spike_times_from_counts(rng, counts, bin_size)
+    counts = _simulate_spikes(rng_spk, z, log_rates, w, bin_size, max_rate=200.0)
+    spike_times = _spike_times_from_counts(rng_spk, counts, bin_size)
     t_bins = (np.arange(n_bins) + 0.5) * bin_size
     units = np.arange(n_units)
     states_da = xr.DataArray(z, dims=(TIME,), coords={TIME: t_bins}, name="state")
@@ -400,17 +403,17 @@ def make_session(
     p_priv = min(private_rate / frame_rate, 1.0)
     for e in range(n_episodes):
         lo, hi = ep_edges[e], ep_edges[e + 1]
-        labels = rng.permutation(np.arange(n_rois) % n_communities)
+        labels = rng_ca.permutation(np.arange(n_rois) % n_communities)
         communities[e] = labels
-        drivers = rng.random((hi - lo, n_communities)) < p_drv
-        amp = rng.lognormal(0.0, 0.3, (hi - lo, n_rois))
-        shared = drivers[:, labels] * (rng.random((hi - lo, n_rois)) < 0.9)
-        private = rng.random((hi - lo, n_rois)) < p_priv
+        drivers = rng_ca.random((hi - lo, n_communities)) < p_drv
+        amp = rng_ca.lognormal(0.0, 0.3, (hi - lo, n_rois))
+        shared = drivers[:, labels] * (rng_ca.random((hi - lo, n_rois)) < 0.9)
+        private = rng_ca.random((hi - lo, n_rois)) < p_priv
         events[lo:hi] = amp * (shared | private)
     t_kernel, kernel = _calcium_kernel(frame_rate, tau_rise, tau_decay)
     calcium = lfilter(kernel, [1.0], events, axis=0)
-    f0 = rng.uniform(50.0, 150.0, n_rois)
-    fluor = f0 * (1.0 + calcium) + noise * f0 * rng.standard_normal((n_frames, n_rois))
+    f0 = rng_ca.uniform(50.0, 150.0, n_rois)
+    fluor = f0 * (1.0 + calcium) + noise * f0 * rng_ca.standard_normal((n_frames, n_rois))
     rois = np.arange(n_rois)
 
     def _frames(data, name):
@@ -424,7 +427,7 @@ def make_session(
     )
 
     # ---- ROI masks ---------------------------------------------------------------------------
-    masks, _ = _roi_masks(rng, n_rois, tuple(image_shape), roi_radius)
+    masks, _ = _roi_masks(rng_roi, n_rois, tuple(image_shape), roi_radius)
     h, wd = image_shape
     masks_da = xr.DataArray(
         masks,
@@ -440,17 +443,19 @@ def make_session(
         rows.append((sleep_start, duration, ["sleep"]))
     epochs = pd.DataFrame(rows, columns=["start_time", "stop_time", "tags"])
     t_beh = np.arange(n_beh) / behavior_rate
-    speed_by_state = np.sort(rng.uniform(2.0, 30.0, n_states))
+    speed_by_state = np.sort(rng_beh.uniform(2.0, 30.0, n_states))
     state_at = z[np.minimum((t_beh / bin_size).astype(np.int64), n_bins - 1)]
     target = speed_by_state[state_at] * (t_beh < sleep_start)
     alpha = 1.0 - math.exp(-1.0 / (0.5 * behavior_rate))  # 0.5 s low-pass
-    speed = lfilter([alpha], [1.0, alpha - 1.0], target + rng.normal(0.0, 1.0, n_beh))
+    speed = lfilter([alpha], [1.0, alpha - 1.0], target + rng_beh.normal(0.0, 1.0, n_beh))
     speed = np.clip(speed, 0.0, None)
     speed[t_beh >= sleep_start] = 0.0
-    hd = np.mod(np.cumsum(rng.normal(0.0, 0.08, n_beh)) + rng.uniform(0, 2 * np.pi), 2 * np.pi)
+    hd = np.mod(
+        np.cumsum(rng_beh.normal(0.0, 0.08, n_beh)) + rng_beh.uniform(0, 2 * np.pi), 2 * np.pi
+    )
     box = 100.0
     pos = np.empty((n_beh, 2))
-    pos[0] = rng.uniform(20.0, 80.0, 2)
+    pos[0] = rng_beh.uniform(20.0, 80.0, 2)
     step = np.column_stack([np.cos(hd), np.sin(hd)]) * (speed / behavior_rate)[:, None]
     for i in range(1, n_beh):
         p = pos[i - 1] + step[i]
@@ -480,9 +485,9 @@ def make_session(
         ),
     }
 
-    # ---- stimulus tuning data (its own stream: the draws above do not depend on it) ---------
+    # ---- stimulus tuning data -------------------------------------------------------------
     tuning, tuning_truth = None, {}
-    tuning_seed = int(rng.integers(2**32))
+    tuning_seed = int(rng_tun.integers(2**32))
     if n_tuning_sessions:
         from neuroana.datasets.adaptation_sim import make_benucci_like
 
