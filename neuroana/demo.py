@@ -367,7 +367,8 @@ def run_demo(out_dir: Path, quick: bool = False, only: Sequence[str] | None = No
     --------
     >>> import tempfile, pathlib
     >>> from neuroana.demo import run_demo
-    >>> res = run_demo(pathlib.Path(tempfile.mkdtemp()), quick=True)  # doctest: +ELLIPSIS
+    >>> res = run_demo(pathlib.Path(tempfile.mkdtemp()), quick=True, only=["round_trip"])
+    ... # doctest: +ELLIPSIS
     neuroana demo...
     >>> res["sections"]["round_trip"]["spike times max |error| (s)"]["ok"]
     True

@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 __all__ = ["SweepFailure", "SweepResult", "slurm_cluster", "sweep", "sweep_analysis"]
@@ -229,7 +230,9 @@ def sweep_analysis(
     Returns
     -------
     SweepResult
-        The pipeline's results Datasets with the sweep dims, and the failures.
+        The pipeline's results Datasets with the sweep dims, and the failures. Dims without a
+        coordinate get ``0..n-1``, so results of different sizes align (padded with NaN), and
+        non-index coordinates become variables.
 
     Raises
     ------
@@ -287,7 +290,11 @@ def _fit_analysis(entry, data: dict, base: dict, paths, **grid_params) -> xr.Dat
     est = entry.estimator_class()(**{**base, **grid_params})
     est.fit(**inputs)
     ds, _ = pipeline.results(est, inputs)
-    return ds
+    # dims without a coordinate get 0..n-1, so that results of different sizes (e.g. n_states)
+    # align across tasks, padded with NaN; other coordinates become variables (they differ
+    # between sessions, e.g. the file each trial came from, and so take the sweep dims)
+    ds = ds.reset_coords()
+    return ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.coords})
 
 
 def slurm_cluster(

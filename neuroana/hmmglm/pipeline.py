@@ -76,7 +76,8 @@ def read_inputs(paths: Sequence[Path], data: Mapping[str, Any]) -> dict[str, Any
     >>> from neuroana.io import write_session_nwb
     >>> p = write_session_nwb(make_session(random_state=0, duration=20.0, n_units=3),
     ...                       pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
-    >>> read_inputs([p], {"bin_size": 0.1, "trial_length": 5})["spikes"].sizes
+    >>> read_inputs([p], {"bin_size": 0.1, "interval": ("epochs", "wake"), "trial_length": 5})[
+    ...     "spikes"].sizes
     Frozen({'trial': 3, 'time': 50, 'unit': 3})
     """
     from neuroana.io import read_spike_counts
