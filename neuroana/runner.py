@@ -95,7 +95,7 @@ def load_config(path: str | os.PathLike, *, check_inputs: bool = True) -> RunCon
     path : str or os.PathLike
         The YAML file (see the module documentation for its keys).
     check_inputs : bool
-        Check that the input files (and ``data.pred``, ``data.split_file``) exist; ``False``
+        Check that the input files (and those the pipeline's ``input_files`` names) exist; ``False``
         validates the configuration alone, e.g. an example whose data are not downloaded yet.
 
     Returns
