@@ -61,7 +61,7 @@ def demo_section(ctx) -> dict:
     out = {}
     for prior in PRIORS:
         m = HMMGLM(
-            K, prior=prior, link="exp", history=[[1.0]], n_restarts=3, device="cpu", random_state=0
+            K, prior=prior, link="exp", history=[[1.0]], n_restarts=2, device="cpu", random_state=0
         ).fit(train)
         C = np.zeros((K, K))
         np.add.at(C, (states[:n_train].ravel(), m.predict_states(train).values.ravel()), 1)
