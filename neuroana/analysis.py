@@ -74,8 +74,9 @@ class Benchmark:
     name : str
         Row label in the summary table (unique across analyses).
     script : str
-        File name inside ``benchmarks/``; it must define ``parse_rows(stdout) -> list[dict]`` with
-        keys ``measure, anchor, ours, anchor_value, ratio, target, met``.
+        File name inside ``benchmarks/``; it must define ``parse_rows(stdout) -> list[Row]``
+        (``benchmarks/_table.Row``: analysis, measure, anchor, ours, anchor value, ratio, target,
+        met) reading its own printed output.
     full, quick : tuple of str
         Command-line arguments of the full and the ``--quick`` run; ``quick=None`` skips it there.
     """
