@@ -41,5 +41,29 @@ def main():
     print(f"max relative gain difference: {err:.2e}")
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+
+    m = search(rf"anchor\): {NUM}s\s+batched: {NUM}s", out, "timing line")
+    loop, batched = float(m.group(1)), float(m.group(2))
+    err = float(search(rf"max relative gain difference: {NUM}", out, "gain difference").group(1))
+    n = search(r"conditions=(\d+) N=(\d+)", out, "sizes")
+    return [
+        Row(
+            "adaptation",
+            f"optimal gains wall s, {n.group(1)} conditions x {n.group(2)} neurons "
+            f"(max rel. diff {err:.0e})",
+            "per-condition Newton loop",
+            fmt(batched, " s"),
+            fmt(loop, " s"),
+            f"{loop / batched:.1f}x less",
+            "faster, same gains (< 1e-6)",
+            met(batched < loop and err < 1e-6),
+        )
+    ]
+
+
 if __name__ == "__main__":
     main()

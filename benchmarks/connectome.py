@@ -206,5 +206,33 @@ def main():
         print("\n(no CUDA device: GPU section skipped)")
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+
+    row = r"^\| {name}[^|]*\| {num} \| {num} \| (\d+) \| {num} \| {num} \|"
+    tl = search(row.format(name=r"tensorly", num=NUM), out, "tensorly row")
+    tl_cpu = float(tl.group(1))
+    shape = search(r"^tensor \(([\d, ]+)\)", out, "tensor").group(1).replace(", ", "x")
+    rows = []
+    for dt in ("float64", "float32"):
+        m = search(row.format(name=rf"neuroana ntf \(torch CPU, {dt}", num=NUM), out, dt)
+        cpu, it, rel = float(m.group(1)), int(m.group(3)), float(m.group(4))
+        rows.append(
+            Row(
+                "connectome",
+                f"NTF CPU s, {shape} rank 8, to rel.err {rel:.4f} ({dt}, {it} it)",
+                "tensorly non_negative_parafac_hals",
+                fmt(cpu, " s", 1),
+                fmt(tl_cpu, " s", 1),
+                f"{tl_cpu / cpu:.1f}x less",
+                ">= 3x less",
+                met(tl_cpu / cpu >= 3),
+            )
+        )
+    return rows
+
+
 if __name__ == "__main__":
     main()

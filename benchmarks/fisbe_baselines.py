@@ -118,5 +118,41 @@ def main() -> None:
     )
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    import re
+
+    from _table import NUM, Row, fmt  # benchmarks/ is on sys.path
+
+    keys = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM")
+    table = {}
+    for m in re.finditer(
+        rf"^(.+?)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+(\d+)\s+(\d+)", out, re.M
+    ):
+        table[m.group(1).strip()] = dict(zip(keys, map(float, m.groups()[1:]), strict=True))
+    paper = table.get("PatchPerPix (paper)")
+    if paper is None:
+        raise LookupError("fisbe baselines: no PatchPerPix (paper) row in the script's output")
+    rows = []
+    for name, vals in table.items():
+        if "(ours)" not in name:
+            continue
+        for k in ("S", "avF1"):
+            rows.append(
+                Row(
+                    "fisbe baselines",
+                    f"{k}, {name.replace(' (ours)', '')} (synthetic volumes)",
+                    "PatchPerPix (paper, real data)",
+                    fmt(vals[k], "", 3),
+                    fmt(paper[k], "", 2),
+                    f"{vals[k] / paper[k]:.2f}x",
+                    "reference only",
+                    "-",
+                )
+            )
+    return rows
+
+
 if __name__ == "__main__":
     main()

@@ -165,5 +165,39 @@ def main() -> None:
     )
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+
+    m = search(rf"^evaluate_files \(zarr, lazy\)\s+{NUM}\s+{NUM}\s+{NUM}", out, "lazy row")
+    wall, cpu, peak = (float(m.group(i)) for i in (1, 2, 3))
+    o = search(rf"^official evalinstseg \(2 cores\)\s+{NUM}\s+{NUM}", out, "official row")
+    o_wall, o_peak = float(o.group(1)), float(o.group(2))
+    shape = search(r"^volume \(([\d, ]+)\)", out, "volume").group(1).replace(", ", "x")
+    return [
+        Row(
+            "fisbe metrics",
+            f"evaluate_files wall s, {shape} (CPU {cpu:.1f} s)",
+            "official evalinstseg, 2 cores",
+            fmt(wall, " s", 1),
+            fmt(o_wall, " s", 1),
+            f"{o_wall / wall:.1f}x less",
+            "< 8 s",
+            met(wall < 8.0),
+        ),
+        Row(
+            "fisbe metrics",
+            f"evaluate_files peak RSS, {shape}",
+            "official evalinstseg, 2 cores",
+            fmt(peak, " GB"),
+            fmt(o_peak, " GB", 1),
+            f"{o_peak / peak:.1f}x less",
+            "< 3 GB",
+            met(peak < 3.0),
+        ),
+    ]
+
+
 if __name__ == "__main__":
     main()

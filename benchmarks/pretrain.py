@@ -281,5 +281,53 @@ def main():
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    import re
+
+    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+
+    rate = float(search(rf"^\s+per-neuron rate\s+{NUM}", out, "rate LL").group(1))
+    glm = float(search(rf"^\s+Poisson GLM\s+{NUM}", out, "GLM LL").group(1))
+    tok = float(search(rf"^\s+token model\s+{NUM}", out, "token LL").group(1))
+    rows = [
+        Row(
+            "pretrain",
+            "held-out LL per window (nats)",
+            "per-neuron-rate Poisson",
+            fmt(tok, "", 3),
+            fmt(rate, "", 3),
+            f"{tok - rate:+.3f} nats ({(tok - rate) / (glm - rate):.2f}x GLM gain {glm - rate:+.3f})",
+            "> rate baseline",
+            met(tok > rate),
+        )
+    ]
+    reads = {}
+    for name in ("attention \\(all blocks\\)", "ablation", "cross-correlation", "Poisson GLM"):
+        m = re.search(rf"^\s+({name})\s+{NUM}\s+{NUM}\s*$", out, re.M)
+        if m:
+            reads[m.group(1)] = (float(m.group(2)), float(m.group(3)))
+    xc = reads.get("cross-correlation", (float("nan"),) * 2)
+    for name in ("attention (all blocks)", "ablation"):
+        if name not in reads:
+            continue
+        for i, (edge, need) in enumerate((("hub", 0.95), ("excitatory", 0.8))):
+            v = reads[name][i]
+            rows.append(
+                Row(
+                    "pretrain",
+                    f"AUROC {edge} edges, {name}",
+                    "cross-correlation",
+                    fmt(v, "", 3),
+                    fmt(xc[i], "", 3),
+                    f"{v / xc[i]:.2f}x",
+                    f">= {need}",
+                    met(v >= need),
+                )
+            )
+    return rows
+
+
 if __name__ == "__main__":
     main()

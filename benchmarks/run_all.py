@@ -1,8 +1,10 @@
 """Every analysis's benchmark in its CPU configuration, summarised in ONE table against its anchor.
 
-Each benchmark script runs in its own subprocess with its existing flags (so its own thread
-settings and peak-memory measurements are not disturbed by the others); its printed numbers are
-read back and tabulated as: analysis, measure, anchor, ours, anchor value, ratio, target, met?
+The benchmarks are those the analysis registry lists (``Analysis.benchmarks`` in
+:mod:`neuroana.analysis`); this script names no analysis. Each benchmark script runs in its own
+subprocess with its existing flags (so its own thread settings and peak-memory measurements are
+not disturbed by the others); its printed numbers are read back by the script's own
+``parse_rows`` and tabulated as: analysis, measure, anchor, ours, anchor value, ratio, target, met?
 
     python benchmarks/run_all.py            # full CPU configurations, ~15 min on 2 cores
     python benchmarks/run_all.py --quick    # ~5 min: small connectome tensor, one HMM-GLM dataset,
@@ -31,246 +33,47 @@ and wall seconds otherwise; the table says which.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NUM = r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # the repository's neuroana when run from a checkout
+
+from _table import Row  # noqa: E402
 
 
-@dataclass
-class Row:
-    analysis: str
-    measure: str
-    anchor: str
-    ours: str
-    anchor_value: str
-    ratio: str
-    target: str
-    met: str
-
-
-@dataclass
+@dataclass(frozen=True)
 class Bench:
+    analysis: str
     name: str
     script: str
-    full: list[str]
-    quick: list[str]
-    parse: Callable[[str], list[Row]]
+    full: tuple[str, ...]
+    quick: tuple[str, ...] | None
 
 
-def _f(x: float, unit: str = "", digits: int = 2) -> str:
-    return f"{x:.{digits}f}{unit}"
+def benches() -> list[Bench]:
+    """Every benchmark of every registered analysis (:mod:`neuroana.analysis`), in registry order."""
+    from neuroana.analysis import analyses
 
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
-
-
-def _search(pattern: str, text: str, what: str) -> re.Match:
-    m = re.search(pattern, text, flags=re.M)
-    if m is None:
-        raise LookupError(f"{what}: not found in the script's output")
-    return m
-
-
-# ----------------------------------------------------------------------------- parsers
-def parse_connectome(out: str) -> list[Row]:
-    row = r"^\| {name}[^|]*\| {num} \| {num} \| (\d+) \| {num} \| {num} \|"
-    tl = _search(row.format(name=r"tensorly", num=NUM), out, "tensorly row")
-    tl_cpu = float(tl.group(1))
-    shape = _search(r"^tensor \(([\d, ]+)\)", out, "tensor").group(1).replace(", ", "x")
-    rows = []
-    for dt in ("float64", "float32"):
-        m = _search(row.format(name=rf"neuroana ntf \(torch CPU, {dt}", num=NUM), out, dt)
-        cpu, it, rel = float(m.group(1)), int(m.group(3)), float(m.group(4))
-        rows.append(
-            Row(
-                "connectome",
-                f"NTF CPU s, {shape} rank 8, to rel.err {rel:.4f} ({dt}, {it} it)",
-                "tensorly non_negative_parafac_hals",
-                _f(cpu, " s", 1),
-                _f(tl_cpu, " s", 1),
-                f"{tl_cpu / cpu:.1f}x less",
-                ">= 3x less",
-                _met(tl_cpu / cpu >= 3),
-            )
-        )
-    return rows
-
-
-def parse_hmmglm(out: str) -> list[Row]:
-    rows = []
-    blocks = re.split(r"^seed(\d+):", out, flags=re.M)
-    for seed, text in zip(blocks[1::2], blocks[2::2], strict=True):
-        for m in re.finditer(rf"^(none|gaussian|onehot)\s+{NUM}\s+{NUM}\s+{NUM}x", text, re.M):
-            model, ours, paper = m.group(1), float(m.group(2)), float(m.group(3))
-            need = 2.0 if model == "onehot" else 4.0
-            rows.append(
-                Row(
-                    "hmmglm",
-                    f"fit CPU s, seed{seed}, prior={model}",
-                    "paper code (onehot-hmmglm), CPU s",
-                    _f(ours, " s", 1),
-                    _f(paper, " s", 1),
-                    f"{paper / ours:.1f}x less",
-                    f">= {need:g}x less",
-                    _met(paper / ours >= need),
-                )
-            )
-    if not rows:
-        raise LookupError("hmmglm: no model rows in the script's output")
-    return rows
-
-
-def parse_fisbe_metrics(out: str) -> list[Row]:
-    m = _search(rf"^evaluate_files \(zarr, lazy\)\s+{NUM}\s+{NUM}\s+{NUM}", out, "lazy row")
-    wall, cpu, peak = (float(m.group(i)) for i in (1, 2, 3))
-    o = _search(rf"^official evalinstseg \(2 cores\)\s+{NUM}\s+{NUM}", out, "official row")
-    o_wall, o_peak = float(o.group(1)), float(o.group(2))
-    shape = _search(r"^volume \(([\d, ]+)\)", out, "volume").group(1).replace(", ", "x")
     return [
-        Row(
-            "fisbe metrics",
-            f"evaluate_files wall s, {shape} (CPU {cpu:.1f} s)",
-            "official evalinstseg, 2 cores",
-            _f(wall, " s", 1),
-            _f(o_wall, " s", 1),
-            f"{o_wall / wall:.1f}x less",
-            "< 8 s",
-            _met(wall < 8.0),
-        ),
-        Row(
-            "fisbe metrics",
-            f"evaluate_files peak RSS, {shape}",
-            "official evalinstseg, 2 cores",
-            _f(peak, " GB"),
-            _f(o_peak, " GB", 1),
-            f"{o_peak / peak:.1f}x less",
-            "< 3 GB",
-            _met(peak < 3.0),
-        ),
+        Bench(a.name, b.name, b.script, tuple(b.full), None if b.quick is None else tuple(b.quick))
+        for a in analyses()
+        for b in a.benchmarks
     ]
 
 
-def parse_adaptation(out: str) -> list[Row]:
-    m = _search(rf"anchor\): {NUM}s\s+batched: {NUM}s", out, "timing line")
-    loop, batched = float(m.group(1)), float(m.group(2))
-    err = float(_search(rf"max relative gain difference: {NUM}", out, "gain difference").group(1))
-    n = _search(r"conditions=(\d+) N=(\d+)", out, "sizes")
-    return [
-        Row(
-            "adaptation",
-            f"optimal gains wall s, {n.group(1)} conditions x {n.group(2)} neurons "
-            f"(max rel. diff {err:.0e})",
-            "per-condition Newton loop",
-            _f(batched, " s"),
-            _f(loop, " s"),
-            f"{loop / batched:.1f}x less",
-            "faster, same gains (< 1e-6)",
-            _met(batched < loop and err < 1e-6),
-        )
-    ]
-
-
-def parse_pretrain(out: str) -> list[Row]:
-    rate = float(_search(rf"^\s+per-neuron rate\s+{NUM}", out, "rate LL").group(1))
-    glm = float(_search(rf"^\s+Poisson GLM\s+{NUM}", out, "GLM LL").group(1))
-    tok = float(_search(rf"^\s+token model\s+{NUM}", out, "token LL").group(1))
-    rows = [
-        Row(
-            "pretrain",
-            "held-out LL per window (nats)",
-            "per-neuron-rate Poisson",
-            _f(tok, "", 3),
-            _f(rate, "", 3),
-            f"{tok - rate:+.3f} nats ({(tok - rate) / (glm - rate):.2f}x GLM gain {glm - rate:+.3f})",
-            "> rate baseline",
-            _met(tok > rate),
-        )
-    ]
-    reads = {}
-    for name in ("attention \\(all blocks\\)", "ablation", "cross-correlation", "Poisson GLM"):
-        m = re.search(rf"^\s+({name})\s+{NUM}\s+{NUM}\s*$", out, re.M)
-        if m:
-            reads[m.group(1)] = (float(m.group(2)), float(m.group(3)))
-    xc = reads.get("cross-correlation", (float("nan"),) * 2)
-    for name in ("attention (all blocks)", "ablation"):
-        if name not in reads:
-            continue
-        for i, (edge, need) in enumerate((("hub", 0.95), ("excitatory", 0.8))):
-            v = reads[name][i]
-            rows.append(
-                Row(
-                    "pretrain",
-                    f"AUROC {edge} edges, {name}",
-                    "cross-correlation",
-                    _f(v, "", 3),
-                    _f(xc[i], "", 3),
-                    f"{v / xc[i]:.2f}x",
-                    f">= {need}",
-                    _met(v >= need),
-                )
-            )
-    return rows
-
-
-def parse_fisbe_baselines(out: str) -> list[Row]:
-    keys = ("S", "avF1", "C", "clDice_TP", "tp", "FS", "FM")
-    table = {}
-    for m in re.finditer(
-        rf"^(.+?)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+(\d+)\s+(\d+)", out, re.M
-    ):
-        table[m.group(1).strip()] = dict(zip(keys, map(float, m.groups()[1:]), strict=True))
-    paper = table.get("PatchPerPix (paper)")
-    if paper is None:
-        raise LookupError("fisbe baselines: no PatchPerPix (paper) row in the script's output")
-    rows = []
-    for name, vals in table.items():
-        if "(ours)" not in name:
-            continue
-        for k in ("S", "avF1"):
-            rows.append(
-                Row(
-                    "fisbe baselines",
-                    f"{k}, {name.replace(' (ours)', '')} (synthetic volumes)",
-                    "PatchPerPix (paper, real data)",
-                    _f(vals[k], "", 3),
-                    _f(paper[k], "", 2),
-                    f"{vals[k] / paper[k]:.2f}x",
-                    "reference only",
-                    "-",
-                )
-            )
-    return rows
-
-
-BENCHES = [
-    Bench("connectome", "connectome.py", [], ["--quick"], parse_connectome),
-    Bench("hmmglm", "hmmglm.py", [], ["--seeds", "0"], parse_hmmglm),
-    Bench("fisbe_metrics", "fisbe_metrics.py", ["--no-dense"], ["--no-dense"], parse_fisbe_metrics),
-    Bench(
-        "adaptation",
-        "adaptation.py",
-        ["--device", "cpu"],
-        ["--device", "cpu", "--n-conditions", "64"],
-        parse_adaptation,
-    ),
-    Bench(
-        "pretrain",
-        "pretrain.py",
-        ["--config", "cpu", "--sections", "hub"],
-        ["--config", "cpu", "--sections", "hub"],
-        parse_pretrain,
-    ),
-    Bench("fisbe_baselines", "fisbe_baselines.py", [], None, parse_fisbe_baselines),
-]
+def parser(b: Bench):
+    """The script's ``parse_rows`` (imported from the script file; its ``main`` does not run)."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{b.name}", HERE / b.script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_rows
 
 
 def run_bench(b: Bench, quick: bool, log_dir: Path | None) -> tuple[list[Row], float]:
@@ -289,7 +92,7 @@ def run_bench(b: Bench, quick: bool, log_dir: Path | None) -> tuple[list[Row], f
         fail = f"FAILED (exit {proc.returncode}: {last[:80]})"
     else:
         try:
-            rows = b.parse(proc.stdout)
+            rows = parser(b)(proc.stdout)
         except LookupError as err:
             fail = f"FAILED ({err})"
     if fail is not None:
@@ -313,12 +116,12 @@ def print_table(rows: list[Row]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller configurations, ~5 min")
-    ap.add_argument("--only", nargs="+", choices=[b.name for b in BENCHES], default=None)
+    ap.add_argument("--only", nargs="+", choices=[b.name for b in benches()], default=None)
     ap.add_argument("--log-dir", type=Path, default=None, help="keep each script's full output")
     args = ap.parse_args()
     rows, walls = [], {}
     t0 = time.perf_counter()
-    for b in BENCHES:
+    for b in benches():
         if args.only and b.name not in args.only:
             continue
         if args.quick and b.quick is None:

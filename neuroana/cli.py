@@ -19,7 +19,7 @@ from pathlib import Path
 def _cmd_demo(args: argparse.Namespace) -> int:
     from neuroana.demo import run_demo
 
-    run_demo(Path(args.out), quick=args.quick)
+    run_demo(Path(args.out), quick=args.quick, only=args.only)
     return 0
 
 
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the analyses on the embedded synthetic data")
     p.add_argument("--out", default="neuroana-report", help="report folder (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="smallest sizes (for tests)")
+    p.add_argument(
+        "--only", nargs="+", default=None, metavar="SECTION", help="run only these sections"
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run one analysis on your files, configured by a YAML file")

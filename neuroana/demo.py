@@ -1,15 +1,19 @@
 """``neuroana demo``: a synthetic session with known ground truth, end to end.
 
-The demo builds a :func:`~neuroana.datasets.make_session` session, writes it as NWB, reads it back
-through the public readers of :mod:`neuroana.io`, then runs every entry of :data:`SECTIONS` and
-prints a table of recovered-vs-true scores.
+The demo builds one :func:`~neuroana.datasets.make_session` session (units with state switches,
+couplings and a planted edge; ROI traces with planted communities and a ``neuron_label`` column;
+behaviour; epochs; stimulus tuning data), writes it as ONE NWB file, reads it back through the
+public readers of :mod:`neuroana.io` (the round-trip and preprocessing sections), then runs the
+demo section of every registered analysis (:mod:`neuroana.analysis`) and prints a table of
+recovered-vs-true scores. The NWB-based analyses read their input from that file through their
+pipeline's ``read_inputs``; the ground truth comes from the generator. The demo names no analysis.
 
 Adding an analysis
 ------------------
-A section is ``(name, func)`` where ``func(ctx: DemoContext) -> dict[str, dict]`` returns scores
-built with :func:`score` (``value`` recovered, ``expected`` true/target, ``ok``). Append it to
-:data:`SECTIONS`. Sections should analyse ``ctx.loaded`` (what came through the readers) and
-compare with ``ctx.session`` (the ground truth); ``ctx.quick`` asks for the smallest settings.
+Register it (:func:`neuroana.analysis.register`); its ``demo`` function takes the
+:class:`DemoContext` and returns ``{check name: score(...)}`` rows built with :func:`score`
+(``value`` recovered, ``expected`` true/target, ``ok``): it reads ``ctx.nwb_path`` and compares with
+``ctx.session`` (the ground truth); ``ctx.quick`` asks for the smallest settings.
 Nothing is caught: an exception in a section fails the demo, and so does any score with
 ``ok=False`` (after the table and ``results.json`` are written, so the failure can be read).
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,8 +98,15 @@ def score(value, expected=None, *, ok: bool | None = None, tol: float | None = N
 def session_settings(quick: bool) -> dict:
     """Keyword arguments of :func:`make_session` used by the demo (quick: smallest sizes)."""
     if quick:
-        return dict(random_state=0, duration=30.0, n_units=8, n_rois=12)
-    return dict(random_state=0, duration=120.0, n_units=20, n_rois=30, image_shape=(64, 96))
+        return dict(random_state=0, duration=60.0, n_units=8, n_rois=20, n_tuning_sessions=4)
+    return dict(
+        random_state=0,
+        duration=120.0,
+        n_units=20,
+        n_rois=30,
+        image_shape=(64, 96),
+        n_tuning_sessions=11,
+    )
 
 
 def load_session(path: Path) -> LoadedSession:
@@ -230,138 +241,30 @@ def preprocess_section(ctx: DemoContext) -> dict:
     return out
 
 
-def adaptation_section(ctx: DemoContext) -> dict:
-    """Gain-control model: recover tuning width, recurrence and trade-off from synthetic data."""
-    import matplotlib.pyplot as plt
-
-    from neuroana.adaptation import RecurrentGainNetwork
-    from neuroana.adaptation.demo import demo_section
-    from neuroana.adaptation.simulate import simulate_adaptation
-    from neuroana.viz.adaptation import plot_shift_vs_distance, plot_tuning_before_after
-
-    res = demo_section(rng_seed=0, quick=ctx.quick)
-    true, got = res["true"], res["recovered"]
-    out = {
-        "tuning width (deg)": score(got["tuning_width"], true["tuning_width"], tol=3.0),
-        "recurrence strength": score(got["recurrence"], true["recurrence"], tol=0.1),
-        # the trade-off weight is weakly identified by normalised tuning data: reported, not judged
-        "trade-off alpha": score(got["alpha"], true["alpha"]),
-        "R^2 of adapted tuning": score(res["r2_adapted"], 1.0, ok=res["r2_adapted"] > 0.9),
-    }
-    ds = simulate_adaptation(RecurrentGainNetwork(), adapter=0.0, adaptor_probability=0.5)
-    for name, plot in (("tuning", plot_tuning_before_after), ("shift", plot_shift_vs_distance)):
-        fig, _ = plot(ds)
-        ctx.save_figure("adaptation", fig, f"adaptation_{name}", f"adaptation to 0 deg: {name}")
-        plt.close(fig)
-    return out
-
-
-def hmmglm_section(ctx: DemoContext) -> dict:
-    """HMM-GLMs with no, Gaussian and one-hot priors on a simulated switching network."""
-    from neuroana.hmmglm.demo import demo_section
-    from neuroana.viz.hmmglm import plot_connectivity, plot_states
-
-    res = demo_section(rng_seed=0, quick=ctx.quick)
-    true_ll = res["true_test_ll_per_bin"]
-    out = {}
-    for prior in ("none", "gaussian", "onehot"):
-        r = res[prior]
-        out[f"{prior}: test LL/bin (vs true params)"] = score(
-            r["test_ll_per_bin"], true_ll, ok=r["test_ll_per_bin"] >= true_ll - 0.1
-        )
-        out[f"{prior}: state accuracy"] = score(
-            r["state_accuracy"], 1.0, ok=r["state_accuracy"] > 0.85
-        )
-    trivial = res["trivial_adjacency_accuracy"]
-    adj = res["onehot"]["adjacency_accuracy"]
-    out["onehot: adjacency accuracy (vs all-none rate)"] = score(adj, trivial, ok=adj > trivial)
-    out["onehot: shared adjacency accuracy (vs all-none)"] = score(
-        res["onehot"]["prior_adjacency_accuracy"], res["trivial_prior_adjacency_accuracy"]
-    )
-    fit = res["fitted"]
-    m, test = fit["model"], fit["test"]
-    trial = test.isel(trial=0)
-    inferred = m.predict_states(test).isel(trial=0)
-    true = fit["perm"][fit["states_test"][0]]  # true labels in the model's numbering
-    fig, _ = plot_states(trial, inferred, true=true)
-    ctx.save_figure(
-        "hmmglm", fig, "hmmglm_states", "one-hot HMM-GLM: inferred vs true states, test trial"
-    )
-    fig, _ = plot_connectivity(m.weights_, m.prior_adjacency_)
-    ctx.save_figure("hmmglm", fig, "hmmglm_weights", "per-state weights and the shared connectome")
-    return out
-
-
-def segmentation_section(ctx: DemoContext) -> dict:
-    """FISBe: the benchmark metrics on a synthetic volume, segmented by colour clustering."""
-    from neuroana.segmentation.demo import demo_section
-    from neuroana.viz.segmentation import plot_fisbe_projection
-
-    res = demo_section(rng_seed=0, quick=ctx.quick)
-    sc = res["scores"]
-    out = {f"GT vs itself: {k}": score(v, 1.0, tol=0.0) for k, v in res["identity"].items()}
-    out["colour clustering: S"] = score(sc["S"], 1.0, ok=sc["S"] > 0.5)
-    out["colour clustering: avF1"] = score(sc["avF1"], 1.0)
-    out["colour clustering: coverage C"] = score(sc["C"], 1.0)
-    out["colour clustering: false splits / merges"] = score(sc["FS"] + sc["FM"], 0.0)
-    v = res["volumes"]
-    fig, _ = plot_fisbe_projection(v["raw"], v["gt"], v["pred"])
-    ctx.save_figure(
-        "segmentation", fig, "fisbe", "synthetic FISBe volume: raw, ground truth, colour clustering"
-    )
-    return out
-
-
-def connectome_section(ctx: DemoContext) -> dict:
-    """Dynamic connectome: NTF factor recovery, rank selection and communities per episode."""
-    import matplotlib.pyplot as plt
-
-    from neuroana.connectome.demo import demo_section
-    from neuroana.viz.connectome import plot_factors, plot_sorted_affinity
-
-    res = demo_section(rng_seed=0, quick=ctx.quick)
-    out = {
-        "NTF factor match score (planted tensor)": score(res["fms"], 1.0, ok=res["fms"] >= 0.95),
-        "rank chosen": score(res["rank_chosen"], res["rank_true"], tol=0),
-    }
-    for k, nmi in enumerate(res["nmi_per_episode"]):
-        out[f"community NMI, episode {k}"] = score(nmi, 1.0, ok=nmi >= 0.9)
-    result = res["fitted"].result_
-    fig, _ = plot_factors(result)
-    ctx.save_figure("connectome", fig, "connectome_factors", "NTF window and animal factors")
-    plt.close(fig)
-    fig, _ = plot_sorted_affinity(result)
-    ctx.save_figure("connectome", fig, "connectome_affinity", "pair factors sorted by community")
-    plt.close(fig)
-    return out
-
-
-def pretrain_section(ctx: DemoContext) -> dict:
-    """Spike-token pretraining (tiny model): held-out likelihood and a directed read-out."""
-    from neuroana.pretrain.demo import demo_section
-
-    res = demo_section(rng_seed=0, quick=ctx.quick)
-    ll, rate = res["heldout_ll_per_window"], res["rate_ll_per_window"]
-    ab = res["ablation_AB_minus_BA"]
-    return {
-        "held-out LL/window vs per-neuron rate": score(ll, rate, ok=ll > rate),
-        "val NLL: first -> best": score(res["val_nll_best"], res["val_nll_first"]),
-        "ablation read-out A->B minus B->A": score(ab, None, ok=ab > 0),
-    }
-
-
 Section = Callable[[DemoContext], dict]
 
-#: The demo's sections, run in order. Later analyses append ``(name, func)`` here.
+#: The demo's own sections (the file round trip and preprocessing), run before the analyses.
 SECTIONS: list[tuple[str, Section]] = [
     ("round_trip", round_trip_section),
     ("preprocess", preprocess_section),
-    ("connectome", connectome_section),
-    ("hmmglm", hmmglm_section),
-    ("adaptation", adaptation_section),
-    ("pretrain", pretrain_section),
-    ("segmentation", segmentation_section),
 ]
+
+
+def sections(only: Sequence[str] | None = None) -> list[tuple[str, Section]]:
+    """The sections to run: :data:`SECTIONS`, then every registered analysis's demo section.
+
+    ``only`` keeps the named sections (an unknown name is a ``ValueError`` listing the valid ones).
+    """
+    from neuroana.analysis import analyses
+
+    found = [*SECTIONS, *((a.name, a.demo_section()) for a in analyses())]
+    if only is None:
+        return found
+    valid = [name for name, _ in found]
+    bad = [n for n in only if n not in valid]
+    if bad:
+        raise ValueError(f"demo: unknown section(s) {bad}; valid: {valid}")
+    return [(name, f) for name, f in found if name in only]
 
 
 def _fmt(v) -> str:
@@ -437,7 +340,7 @@ def _write_json(obj, path: Path) -> Path:
     return write_json_atomic(obj, path)
 
 
-def run_demo(out_dir: Path, quick: bool = False) -> dict:
+def run_demo(out_dir: Path, quick: bool = False, only: Sequence[str] | None = None) -> dict:
     """Write the synthetic session as NWB, read it back, run every section, report the scores.
 
     Parameters
@@ -446,6 +349,8 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
         Output folder (created if missing): ``session.nwb`` and ``results.json`` go there.
     quick : bool
         Smallest sizes (for tests and CI).
+    only : sequence of str, optional
+        Run only these sections (names as in :func:`sections`).
 
     Returns
     -------
@@ -462,7 +367,8 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
     --------
     >>> import tempfile, pathlib
     >>> from neuroana.demo import run_demo
-    >>> res = run_demo(pathlib.Path(tempfile.mkdtemp()), quick=True)  # doctest: +ELLIPSIS
+    >>> res = run_demo(pathlib.Path(tempfile.mkdtemp()), quick=True, only=["round_trip"])
+    ... # doctest: +ELLIPSIS
     neuroana demo...
     >>> res["sections"]["round_trip"]["spike times max |error| (s)"]["ok"]
     True
@@ -472,6 +378,7 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    todo = sections(only)  # unknown names fail before any work
     settings = session_settings(quick)
     session = make_session(**settings)
     nwb_path = write_session_nwb(session, out_dir / "session.nwb")
@@ -482,7 +389,7 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict:
     print(summary)
     ctx = DemoContext(out_dir, quick, session, nwb_path, loaded)
     _overview_figure(ctx)
-    for name, func in SECTIONS:
+    for name, func in todo:
         t = time.perf_counter()
         ctx.results[name] = func(ctx)
         seconds[name] = time.perf_counter() - t

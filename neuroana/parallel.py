@@ -6,10 +6,15 @@ whose worker died, and moves data. This module only builds the task list, collec
 assembles the results into one labelled Dataset with the sweep dims. A task that fails is reported with
 its inputs in :attr:`SweepResult.failures`, never dropped silently, and the results of the tasks that
 finished are kept.
+
+:func:`sweep_analysis` runs a registered analysis (:mod:`neuroana.analysis`) by name over session
+files: each task reads its files with the analysis's pipeline, fits its estimator with the grid
+point's parameters and returns the pipeline's results Dataset. It names no analysis.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import traceback
 import warnings
@@ -17,9 +22,10 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
-__all__ = ["SweepFailure", "SweepResult", "slurm_cluster", "sweep"]
+__all__ = ["SweepFailure", "SweepResult", "slurm_cluster", "sweep", "sweep_analysis"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,103 @@ def sweep(
             stacklevel=2,
         )
     return SweepResult(results=results, failures=failures)
+
+
+def sweep_analysis(
+    analysis: str,
+    sessions: Mapping[Hashable, Any],
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    client: Any,
+    data: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> SweepResult:
+    """Fit a registered analysis on every session's files for every point of ``grid``.
+
+    Parameters
+    ----------
+    analysis : str
+        A registered analysis name (:func:`neuroana.analysis.names`).
+    sessions : mapping
+        Session name -> one input path or a list of paths (as ``inputs`` of ``neuroana run``).
+    grid : mapping, optional
+        Estimator parameter -> list of values; the sweep runs the cartesian product.
+    client : dask.distributed.Client
+        Where to run (see :func:`sweep`). The analysis's modules must be importable on the
+        workers.
+    data : mapping, optional
+        Reading options (the pipeline's ``DATA_KEYS``, as ``data:`` of ``neuroana run``).
+    params : mapping, optional
+        Estimator parameters shared by every task (a grid value overrides them).
+
+    Returns
+    -------
+    SweepResult
+        The pipeline's results Datasets with the sweep dims, and the failures. Dims without a
+        coordinate get ``0..n-1``, so results of different sizes align (padded with NaN), and
+        non-index coordinates become variables.
+
+    Raises
+    ------
+    KeyError
+        ``analysis`` is not registered.
+    ValueError
+        A ``data`` key the pipeline does not take, or a grid or ``params`` key the estimator does
+        not have (both checked before anything is submitted).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from dask.distributed import Client, LocalCluster
+    >>> from neuroana.datasets import make_session
+    >>> from neuroana.io import write_session_nwb
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> files = {k: write_session_nwb(make_session(random_state=k, duration=20.0, n_units=3),
+    ...                               d / f"s{k}.nwb") for k in (0, 1)}
+    >>> with LocalCluster(n_workers=1, processes=False) as cluster, Client(cluster) as client:
+    ...     out = sweep_analysis("hmmglm", files, {"n_states": [1, 2]}, client=client,
+    ...                          data={"bin_size": 0.1, "trial_length": 5},
+    ...                          params={"max_iter": 2, "n_restarts": 1, "device": "cpu"})
+    >>> out.results["transition"].dims[:2], out.failures
+    (('session', 'n_states'), [])
+    """
+    from neuroana.analysis import get
+
+    entry = get(analysis)
+    pipeline = entry.pipeline_module()
+    data = dict(data or {})
+    bad = sorted(set(data) - set(pipeline.DATA_KEYS))
+    if bad:
+        raise ValueError(
+            f"data: unknown key(s) {bad} for analysis {analysis!r}; valid: {sorted(pipeline.DATA_KEYS)}"
+        )
+    valid = set(entry.estimator_class()().get_params(deep=False))
+    unknown = sorted((set(params or {}) | set(grid or {})) - valid)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for {entry.estimator.rpartition(':')[2]}; "
+            f"valid: {sorted(valid)}"
+        )
+    fit = functools.partial(_fit_analysis, entry, data, dict(params or {}))
+    return sweep(fit, sessions, grid, client=client)
+
+
+def _fit_analysis(entry, data: dict, base: dict, paths, **grid_params) -> xr.Dataset:
+    from pathlib import Path
+
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    pipeline = entry.pipeline_module()
+    if hasattr(pipeline, "check_data"):
+        data = pipeline.check_data(data, len(paths), Path)
+    inputs = pipeline.read_inputs([Path(p) for p in paths], data)
+    est = entry.estimator_class()(**{**base, **grid_params})
+    est.fit(**inputs)
+    ds, _ = pipeline.results(est, inputs)
+    # dims without a coordinate get 0..n-1, so that results of different sizes (e.g. n_states)
+    # align across tasks, padded with NaN; other coordinates become variables (they differ
+    # between sessions, e.g. the file each trial came from, and so take the sweep dims)
+    ds = ds.reset_coords()
+    return ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.coords})
 
 
 def slurm_cluster(

@@ -15,7 +15,7 @@ from neuroana import dims
 
 PACKAGE = Path(dims.__file__).resolve().parent
 #: dims still used in areas other sessions own, to be renamed there (then removed from here)
-PENDING = {"unit_pre": "datasets/session.py: planted couplings; rename to (target, source)"}
+PENDING: dict[str, str] = {}
 
 
 def _strings(node) -> list[str]:

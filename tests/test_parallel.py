@@ -122,3 +122,36 @@ def test_slurm_job_script():
     assert "#SBATCH --gres=gpu:1" in script
     assert "#SBATCH -t 01:00:00" in script
     assert "--nthreads 4" in script
+
+
+def test_sweep_analysis_matches_the_runner_fit(client, tmp_path):
+    """A registered analysis swept by name over NWB files gives the fits made one by one."""
+    from neuroana.datasets import make_session
+    from neuroana.hmmglm.pipeline import read_inputs
+    from neuroana.io import write_session_nwb
+    from neuroana.parallel import sweep_analysis
+    from neuroana.runner import fit_analysis
+
+    files = {
+        k: write_session_nwb(
+            make_session(random_state=seed, duration=20.0, n_units=3, n_rois=4),
+            tmp_path / f"{k}.nwb",
+        )
+        for k, seed in (("a", 0), ("b", 1))
+    }
+    data = {"bin_size": 0.1, "interval": ["epochs", "wake"], "trial_length": 5}
+    params = {"max_iter": 3, "n_restarts": 1, "device": "cpu", "random_state": 0}
+    out = sweep_analysis(
+        "hmmglm", files, {"n_states": [1, 2]}, client=client, data=data, params=params
+    )
+    assert out.failures == []
+    got = out.results["transition"]
+    assert got.dims[:2] == ("session", "n_states")
+    for k, p in files.items():
+        inputs = read_inputs([p], {**data, "interval": ("epochs", "wake")})
+        for n in (1, 2):
+            _, ds, _ = fit_analysis("hmmglm", inputs, {**params, "n_states": n})
+            sel = got.sel(session=k, n_states=n).isel(state=slice(n), state_next=slice(n))
+            np.testing.assert_allclose(sel.values, ds["transition"].values, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"data: unknown key\(s\) \['bins'\]"):
+        sweep_analysis("hmmglm", files, client=client, data={"bins": 1})

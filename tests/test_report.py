@@ -70,7 +70,7 @@ def test_missing_figure_file_is_refused(tmp_path):
 def test_demo_report_renders(tmp_path):
     from neuroana.demo import run_demo
 
-    res = run_demo(tmp_path / "report", quick=True)
+    res = run_demo(tmp_path / "report", quick=True, only=["round_trip", "segmentation"])
     index = tmp_path / "report" / "index.html"
     assert res["report"] == str(index)
     attrs = _render_body(index)

@@ -215,7 +215,7 @@ def test_segmentation_evaluation_takes_no_params(tmp_path):
         "params": {"min_size": 10},
         "output": "out",
     }
-    with pytest.raises(ConfigError, match=r"params: evaluating given predictions"):
+    with pytest.raises(ConfigError, match=r"params: these data options .*run no estimator"):
         load_config(_write_yaml(tmp_path / "a.yaml", cfg))
     cfg.update(params={}, data={"pred": ["pred.zarr", "pred.zarr"]})
     with pytest.raises(ConfigError, match=r"data.pred: expected one prediction per input \(1\)"):
@@ -232,7 +232,33 @@ def test_example_configs_validate(path):
 
 
 def test_every_analysis_has_an_example_config():
-    from neuroana.runner import ANALYSES
+    from neuroana.analysis import names
 
     got = {load_config(p, check_inputs=False).analysis for p in CONFIGS.glob("*.yaml")}
-    assert got == set(ANALYSES)
+    assert got == set(names())
+
+
+def test_adaptation_from_the_nwb_tuning_table_matches_direct_fit(tmp_path):
+    """The adaptation pipeline reads the NWB tuning table the demo session carries."""
+    from neuroana.adaptation import GainAdaptationModel
+    from neuroana.datasets import make_session
+    from neuroana.io import write_session_nwb
+    from neuroana.io.nwb_tuning import read_tuning
+
+    s = make_session(random_state=0, duration=5.0, n_units=3, n_rois=4, n_tuning_sessions=2)
+    p = write_session_nwb(s, tmp_path / "s.nwb")
+    data = read_tuning(p)
+    xr.testing.assert_equal(data.drop_vars(data.coords), s.tuning.drop_vars(s.tuning.coords))
+    np.testing.assert_array_equal(data["stimulus"].values, s.tuning["stimulus"].values)
+    params = {"max_iter": 2, "random_state": 0}
+    cfg = _write_yaml(
+        tmp_path / "run.yaml",
+        {"analysis": "adaptation", "inputs": "s.nwb", "params": params, "output": "out"},
+    )
+    res = run_config(cfg)
+    direct = GainAdaptationModel(**params).fit(data)
+    with xr.open_dataset(res.output / "results.nc") as got:
+        np.testing.assert_allclose(got["prediction"].values, direct.predict(data).values)
+        np.testing.assert_allclose(got["response"].values, data.values)
+    assert res.summary["scores"]["r2_adapted"] == pytest.approx(direct.score(data))
+    assert res.summary["fitted"]["tuning_width"] == pytest.approx(direct.tuning_width_)

@@ -13,7 +13,12 @@ One call builds everything an NWB session holds, generated from hidden variables
 - **ROI masks**: non-overlapping Gaussian-weighted elliptical blobs in a ``(y, x)`` image;
 - **behaviour**: running speed set by the hidden state (zero during sleep), head direction as a
   random walk, and 2-D position integrated from both inside a square box;
-- **epochs**: a ``wake`` block followed by a ``sleep`` block.
+- **epochs**: a ``wake`` block followed by a ``sleep`` block;
+- **a planted directed edge**: unit 0 excites unit 1 (weight ``edge_weight`` in every state) and
+  unit 1 does not act on unit 0, for connectivity read-outs;
+- **stimulus tuning data** (when ``n_tuning_sessions > 0``): population tuning curves before and
+  after adaptation from the gain-control model with known parameters
+  (:func:`~neuroana.datasets.adaptation_sim.make_benucci_like`).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class SyntheticSession:
     log_rates : xarray.DataArray
         ``("state", "unit")`` log baseline firing rate (log Hz) per state.
     couplings : xarray.DataArray
-        ``("state", "unit", "unit_pre")`` weight of ``unit_pre``'s previous-bin count on ``unit``.
+        ``("state", "target", "source")`` weight of ``source``'s previous-bin count on ``target``.
     fluorescence : xarray.DataArray
         ``("time", "roi")`` raw fluorescence at ``frame_rate`` (``time`` = frame times from 0).
     calcium : xarray.DataArray
@@ -73,6 +78,13 @@ class SyntheticSession:
         ``("state",)`` mean running speed (cm/s) of each hidden state while awake.
     epochs : pandas.DataFrame
         ``start_time``, ``stop_time``, ``tags`` (list of str) of the wake and sleep blocks.
+    roi_labels : xarray.DataArray
+        ``("roi",)`` a label per ROI (``"N000"``...), written as the ``neuron_label`` column.
+    tuning : xarray.DataArray or None
+        ``("session", "neuron", "stimulus", "ensemble")`` tuning curves (Benucci layout), or
+        ``None`` when ``n_tuning_sessions=0``.
+    tuning_truth : dict
+        The parameters that generated ``tuning`` (``tuning_width``, ``recurrence``, ``alpha``).
     params : dict
         The arguments of :func:`make_session` that built it.
     """
@@ -94,6 +106,9 @@ class SyntheticSession:
     behavior: dict
     speed_by_state: xr.DataArray
     epochs: pd.DataFrame
+    roi_labels: xr.DataArray | None = None
+    tuning: xr.DataArray | None = None
+    tuning_truth: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
 
     @property
@@ -218,6 +233,8 @@ def make_session(
     roi_radius: float = 3.0,
     behavior_rate: float = 50.0,
     sleep_fraction: float = 0.25,
+    edge_weight: float = 2.5,
+    n_tuning_sessions: int = 0,
 ) -> SyntheticSession:
     """Generate a synthetic session (spikes, calcium, masks, behaviour, epochs) with ground truth.
 
@@ -256,6 +273,12 @@ def make_session(
         Sampling rate (Hz) of the behavioural series.
     sleep_fraction : float
         Fraction of the session, at its end, in the ``sleep`` epoch (in [0, 1)).
+    edge_weight : float
+        Weight of the planted edge unit 0 -> unit 1 in every state (unit 1 -> unit 0 is 0); needs
+        ``n_units >= 2``, ``0`` plants none.
+    n_tuning_sessions : int
+        Sessions of stimulus tuning data for the adaptation analysis (0: none; drawing them
+        imports torch).
 
     Returns
     -------
@@ -282,6 +305,9 @@ def make_session(
     n_states = _check_int("n_states", n_states, 1)
     n_communities = _check_int("n_communities", n_communities, 1)
     n_episodes = _check_int("n_episodes", n_episodes, 1)
+    n_tuning_sessions = _check_int("n_tuning_sessions", n_tuning_sessions, 0)
+    if not math.isfinite(edge_weight):
+        raise ValueError(f"edge_weight={edge_weight!r}; expected a finite number")
     for name, v in [
         ("bin_size", bin_size),
         ("mean_dwell", mean_dwell),
@@ -340,8 +366,13 @@ def make_session(
         roi_radius=float(roi_radius),
         behavior_rate=float(behavior_rate),
         sleep_fraction=float(sleep_fraction),
+        edge_weight=float(edge_weight),
+        n_tuning_sessions=n_tuning_sessions,
     )
     rng, _ = make_generators(random_state)
+    # one independent stream per part, so that changing one part (e.g. the couplings, which
+    # change how many draws the Poisson sampler takes) leaves the others as they were
+    rng_spk, rng_ca, rng_roi, rng_beh, rng_tun = rng.spawn(5)
     bin_size = float(bin_size)
     duration = n_bins * bin_size
 
@@ -355,8 +386,10 @@ def make_session(
     w *= rng.random((n_states, n_units, n_units)) < coupling_density
     for s in range(n_states):
         np.fill_diagonal(w[s], -abs(coupling_scale))  # refractoriness
-    counts = _simulate_spikes(rng, z, log_rates, w, bin_size, max_rate=200.0)
-    spike_times = _spike_times_from_counts(rng, counts, bin_size)
+    if n_units >= 2 and edge_weight:
+        w[:, 1, 0], w[:, 0, 1] = edge_weight, 0.0  # the planted directed edge 0 -> 1
+    counts = _simulate_spikes(rng_spk, z, log_rates, w, bin_size, max_rate=200.0)
+    spike_times = _spike_times_from_counts(rng_spk, counts, bin_size)
     t_bins = (np.arange(n_bins) + 0.5) * bin_size
     units = np.arange(n_units)
     states_da = xr.DataArray(z, dims=(TIME,), coords={TIME: t_bins}, name="state")
@@ -370,17 +403,17 @@ def make_session(
     p_priv = min(private_rate / frame_rate, 1.0)
     for e in range(n_episodes):
         lo, hi = ep_edges[e], ep_edges[e + 1]
-        labels = rng.permutation(np.arange(n_rois) % n_communities)
+        labels = rng_ca.permutation(np.arange(n_rois) % n_communities)
         communities[e] = labels
-        drivers = rng.random((hi - lo, n_communities)) < p_drv
-        amp = rng.lognormal(0.0, 0.3, (hi - lo, n_rois))
-        shared = drivers[:, labels] * (rng.random((hi - lo, n_rois)) < 0.9)
-        private = rng.random((hi - lo, n_rois)) < p_priv
+        drivers = rng_ca.random((hi - lo, n_communities)) < p_drv
+        amp = rng_ca.lognormal(0.0, 0.3, (hi - lo, n_rois))
+        shared = drivers[:, labels] * (rng_ca.random((hi - lo, n_rois)) < 0.9)
+        private = rng_ca.random((hi - lo, n_rois)) < p_priv
         events[lo:hi] = amp * (shared | private)
     t_kernel, kernel = _calcium_kernel(frame_rate, tau_rise, tau_decay)
     calcium = lfilter(kernel, [1.0], events, axis=0)
-    f0 = rng.uniform(50.0, 150.0, n_rois)
-    fluor = f0 * (1.0 + calcium) + noise * f0 * rng.standard_normal((n_frames, n_rois))
+    f0 = rng_ca.uniform(50.0, 150.0, n_rois)
+    fluor = f0 * (1.0 + calcium) + noise * f0 * rng_ca.standard_normal((n_frames, n_rois))
     rois = np.arange(n_rois)
 
     def _frames(data, name):
@@ -394,7 +427,7 @@ def make_session(
     )
 
     # ---- ROI masks ---------------------------------------------------------------------------
-    masks, _ = _roi_masks(rng, n_rois, tuple(image_shape), roi_radius)
+    masks, _ = _roi_masks(rng_roi, n_rois, tuple(image_shape), roi_radius)
     h, wd = image_shape
     masks_da = xr.DataArray(
         masks,
@@ -410,17 +443,19 @@ def make_session(
         rows.append((sleep_start, duration, ["sleep"]))
     epochs = pd.DataFrame(rows, columns=["start_time", "stop_time", "tags"])
     t_beh = np.arange(n_beh) / behavior_rate
-    speed_by_state = np.sort(rng.uniform(2.0, 30.0, n_states))
+    speed_by_state = np.sort(rng_beh.uniform(2.0, 30.0, n_states))
     state_at = z[np.minimum((t_beh / bin_size).astype(np.int64), n_bins - 1)]
     target = speed_by_state[state_at] * (t_beh < sleep_start)
     alpha = 1.0 - math.exp(-1.0 / (0.5 * behavior_rate))  # 0.5 s low-pass
-    speed = lfilter([alpha], [1.0, alpha - 1.0], target + rng.normal(0.0, 1.0, n_beh))
+    speed = lfilter([alpha], [1.0, alpha - 1.0], target + rng_beh.normal(0.0, 1.0, n_beh))
     speed = np.clip(speed, 0.0, None)
     speed[t_beh >= sleep_start] = 0.0
-    hd = np.mod(np.cumsum(rng.normal(0.0, 0.08, n_beh)) + rng.uniform(0, 2 * np.pi), 2 * np.pi)
+    hd = np.mod(
+        np.cumsum(rng_beh.normal(0.0, 0.08, n_beh)) + rng_beh.uniform(0, 2 * np.pi), 2 * np.pi
+    )
     box = 100.0
     pos = np.empty((n_beh, 2))
-    pos[0] = rng.uniform(20.0, 80.0, 2)
+    pos[0] = rng_beh.uniform(20.0, 80.0, 2)
     step = np.column_stack([np.cos(hd), np.sin(hd)]) * (speed / behavior_rate)[:, None]
     for i in range(1, n_beh):
         p = pos[i - 1] + step[i]
@@ -450,6 +485,18 @@ def make_session(
         ),
     }
 
+    # ---- stimulus tuning data -------------------------------------------------------------
+    tuning, tuning_truth = None, {}
+    tuning_seed = int(rng_tun.integers(2**32))
+    if n_tuning_sessions:
+        from neuroana.datasets.adaptation_sim import make_benucci_like
+
+        tuning_truth = {"tuning_width": 20.0, "recurrence": 0.6, "alpha": 0.7}
+        tuning, _ = make_benucci_like(
+            **tuning_truth, noise=0.01, n_sessions=n_tuning_sessions, random_state=tuning_seed
+        )
+        tuning = tuning.rename("tuning")
+
     return SyntheticSession(
         spike_times=spike_times,
         spike_counts=xr.DataArray(
@@ -466,8 +513,8 @@ def make_session(
         ),
         couplings=xr.DataArray(
             w,
-            dims=(STATE, UNIT, "unit_pre"),
-            coords={UNIT: units, "unit_pre": units},
+            dims=(STATE, "target", "source"),
+            coords={"target": units, "source": units},
             name="couplings",
         ),
         fluorescence=_frames(fluor, "fluorescence"),
@@ -483,5 +530,10 @@ def make_session(
         behavior=behavior,
         speed_by_state=xr.DataArray(speed_by_state, dims=(STATE,), name="speed_by_state"),
         epochs=epochs,
+        roi_labels=xr.DataArray(
+            [f"N{r:03d}" for r in rois], dims=(ROI,), coords={ROI: rois}, name="neuron_label"
+        ),
+        tuning=tuning,
+        tuning_truth=tuning_truth,
         params=params,
     )

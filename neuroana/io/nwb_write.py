@@ -5,12 +5,17 @@ Layout (all standard neurodata types, so any NWB reader opens it):
 - ``/units``: ``spike_times`` per unit; ground-truth column ``true_preferred_state`` (the state
   with the highest baseline rate).
 - ``/processing/ophys``: ``ImageSegmentation/PlaneSegmentation`` with 3-D ``image_mask``
-  ``(roi, y, x)`` and ground-truth columns ``true_community_ep{k}`` and ``true_f0``;
+  ``(roi, y, x)``, a ``neuron_label`` column and ground-truth columns ``true_community_ep{k}``
+  and ``true_f0``;
   ``Fluorescence/RoiResponseSeries`` stored time-first ``(time, roi)`` with ``starting_time`` and
   ``rate``.
 - ``/processing/behavior``: ``Position/position`` (SpatialSeries x, y with timestamps),
   ``CompassDirection/head_direction`` (SpatialSeries, rate) and ``BehavioralTimeSeries/speed``
   (TimeSeries, rate).
+- ``/processing/stimulus/tuning`` (when the session has tuning data): a ``DynamicTable`` with one
+  row per (session, neuron, stimulus, ensemble) and columns ``session``, ``adaptor_probability``,
+  ``neuron`` (preferred orientation, deg), ``stimulus`` (orientation, deg), ``ensemble`` and
+  ``response`` (see :func:`neuroana.io.nwb_tuning.read_tuning`).
 - ``/intervals/epochs`` (tags ``wake``/``sleep``), ``/intervals/community_episodes`` (tags
   ``episode0`` ...) and ``/intervals/true_states`` (one row per run of a hidden state, column
   ``state``).
@@ -88,12 +93,17 @@ def _build_nwbfile(session):
             description=f"ground truth: community label in episode {e}",
         )
     ps.add_column(name="true_f0", description="ground truth: baseline fluorescence F0")
+    labels = session.roi_labels
+    if labels is not None:
+        ps.add_column(name="neuron_label", description="identity of the neuron across sessions")
     masks = session.roi_masks.transpose("roi", "y", "x").values
     f0 = session.baseline_fluorescence.values
     for i, rid in enumerate(session.roi_masks["roi"].values):
         cols = {
             f"true_community_ep{e}": int(communities[e, i]) for e in range(communities.shape[0])
         }
+        if labels is not None:
+            cols["neuron_label"] = str(labels.values[i])
         ps.add_roi(image_mask=masks[i], id=int(rid), true_f0=float(f0[i]), **cols)
     region = ps.create_roi_table_region(region=list(range(masks.shape[0])), description="all ROIs")
     fl = session.fluorescence.transpose("time", "roi")  # NWB stores time first
@@ -149,6 +159,9 @@ def _build_nwbfile(session):
         )
     )
 
+    if session.tuning is not None:
+        _add_tuning(nwb, session.tuning)
+
     # intervals --------------------------------------------------------------------------
     for row in session.epochs.itertuples():
         nwb.add_epoch(
@@ -170,6 +183,35 @@ def _build_nwbfile(session):
     for a, b, s in _state_runs(session.states.values):
         ts.add_interval(start_time=a * bs, stop_time=b * bs, state=s)
     return nwb
+
+
+def _add_tuning(nwb, tuning) -> None:
+    """The Benucci-layout tuning curves as one long DynamicTable in ``processing/stimulus``."""
+    from hdmf.common import DynamicTable, VectorData
+
+    da = tuning.transpose("session", "neuron", "stimulus", "ensemble")
+    idx = np.indices(da.shape).reshape(4, -1)
+    cols = {
+        "session": (idx[0], "recording session index"),
+        "adaptor_probability": (
+            da["adaptor_probability"].values[idx[0]],
+            "probability of the adapter orientation in the biased ensemble",
+        ),
+        "neuron": (da["neuron"].values[idx[1]], "preferred orientation of the neuron (deg)"),
+        "stimulus": (da["stimulus"].values[idx[2]], "stimulus orientation, adapter at 0 (deg)"),
+        "ensemble": (
+            np.asarray([str(e) for e in da["ensemble"].values])[idx[3]],
+            "stimulus ensemble: uniform or biased (adapting)",
+        ),
+        "response": (da.values.reshape(-1), "mean response to the stimulus"),
+    }
+    table = DynamicTable(
+        name="tuning",
+        description="population tuning curves before (uniform) and after (biased) adaptation",
+        columns=[VectorData(name=k, description=d, data=v) for k, (v, d) in cols.items()],
+    )
+    mod = nwb.create_processing_module(name="stimulus", description="stimulus tuning data")
+    mod.add(table)
 
 
 def write_session_nwb(session, path: str | os.PathLike) -> Path:
