@@ -108,6 +108,20 @@ def _unpack(h: torch.Tensor, iu, r: int) -> torch.Tensor:
     return out
 
 
+def _sum_sq(a: torch.Tensor, b: torch.Tensor | None = None, chunk: int = 1 << 20) -> float:
+    """``sum(a * b)`` (``b = a`` by default) accumulated in float64, a chunk at a time."""
+    a = a.reshape(-1)
+    b = a if b is None else b.reshape(-1)
+    if a.dtype == torch.float64:
+        return float(torch.dot(a, b))
+    return float(
+        sum(
+            torch.dot(a[i : i + chunk].double(), b[i : i + chunk].double())
+            for i in range(0, a.numel(), chunk)
+        )
+    )
+
+
 def _gram(f: torch.Tensor) -> torch.Tensor:
     return f.transpose(1, 2) @ f
 
@@ -121,12 +135,12 @@ class Problem:
         self.pivot = max(range(x.ndim), key=lambda m: x.shape[m])
         self.weighted = w is not None
         if w is None:
-            self.norm2 = float((x.double() ** 2).sum())
+            self.norm2 = _sum_sq(x)
             self.xt = _Tree(x, self.pivot)
             self.wt = None
         else:
             wx = w * x
-            self.norm2 = float((wx.double() * x.double()).sum())
+            self.norm2 = _sum_sq(wx, x)
             self.xt = _Tree(wx, self.pivot)  # the weighted right-hand sides
             for m in range(x.ndim):  # keep W only along the modes it varies on
                 first = w.narrow(m, 0, 1)

@@ -225,15 +225,21 @@ def _as_tensor_and_weights(
             raise ConnectomeInputError(f"{name} must be finite and >= 0 everywhere")
         w = e if w is None else w * e
     finite = np.isfinite(arr)
-    if not finite.all():
+    all_finite = bool(finite.all())
+    if not all_finite:
         w = finite.astype(float) if w is None else w * finite
-    observed = arr[finite] if w is None else arr[(w > 0) & finite]
-    if observed.size and observed.min() < 0:
+    if w is None:
+        low = arr.min() if arr.size else 0.0
+    else:
+        observed = arr[(w > 0) & finite]
+        low = observed.min() if observed.size else 0.0
+    if low < 0:
         raise ConnectomeInputError(
-            f"tensor has negative entries (min {observed.min():.4g}); non-negative tensor "
+            f"tensor has negative entries (min {low:.4g}); non-negative tensor "
             "factorisation expects a tensor >= 0 (mask or clip the negative entries)"
         )
-    arr = np.where(finite, arr, 0.0)
+    if not all_finite:
+        arr = np.where(finite, arr, 0.0)
     if w is not None:
         arr = np.where(w > 0, arr, 0.0)
     return arr, w, dims
