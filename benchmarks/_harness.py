@@ -60,7 +60,8 @@ def usable_cores() -> int:
 
 def set_threads(n: int) -> str:
     """Same thread count for BLAS/OpenMP (threadpoolctl) and torch; returns a description."""
-    os.environ["OMP_NUM_THREADS"] = str(n)  # for subprocesses started from here
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)  # for subprocesses started from here
     parts = []
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
