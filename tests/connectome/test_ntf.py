@@ -146,3 +146,73 @@ def test_gpu_benchmark_code_runs_on_cpu_at_small_size():
     # planted rank 4 with 10 % |noise|: the error falls with rank and reaches the noise level
     assert errs[2] > errs[3] > errs[4]
     assert errs[4] < 0.05
+
+
+def test_tree_mttkrps_and_reduced_weight_grams_match_brute_force():
+    """Dimension-tree MTTKRPs (pivot not first, 4-way) and the weighted row Grams with W stored
+    reduced along the modes it is constant on equal dense einsums."""
+    from neuroana.connectome._hals import Problem
+
+    rng = np.random.default_rng(5)
+    shape, r, b = (5, 9, 4, 3), 3, 2
+    x = torch.as_tensor(rng.random(shape))
+    # missing (i, k, l) fibres: constant along mode 1 (the pivot) and varying elsewhere
+    w = torch.as_tensor((rng.random((5, 1, 4, 3)) > 0.3).astype(float)).expand(shape).clone()
+    facs = [torch.as_tensor(rng.random((b, s, r))) for s in shape]
+    letters = "ijkl"
+    for weights in (None, w):
+        prob = Problem(x, weights)
+        assert prob.pivot == 1
+        if weights is not None:
+            assert prob.w_shape == (5, 1, 4, 3)
+        xw = x if weights is None else weights * x
+        t = prob.xt.partial(facs[1])
+        for n in range(4):
+            others = [m for m in range(4) if m != n]
+            spec = "ijkl," + ",".join(f"b{letters[m]}r" for m in others) + f"->b{letters[n]}r"
+            want = torch.einsum(spec, xw, *[facs[m] for m in others])
+            if n == 1:
+                got = prob.xt.pivot_mttkrp(facs)
+            else:
+                hats = list(facs)
+                got = prob.xt.mode_mttkrp(t, hats, n)
+            torch.testing.assert_close(got, want)
+            if weights is None:
+                continue
+            spec = (
+                "ijkl,"
+                + ",".join(f"b{letters[m]}r,b{letters[m]}s" for m in others)
+                + f"->b{letters[n]}rs"
+            )
+            ops = [v for m in others for v in (facs[m], facs[m])]
+            want_h = torch.einsum(spec, weights, *ops)
+            wm = prob._wmats(facs)
+            if n == 1:
+                hp = prob.wt.pivot_mttkrp(wm)
+            else:
+                hp = prob.wt.mode_mttkrp(prob.wt.partial(prob.wmat(facs[1], 1)), wm, n)
+            got_h = prob._unpack(hp, r).expand_as(want_h)
+            torch.testing.assert_close(got_h, want_h)
+
+
+def test_extrapolation_reaches_the_plain_hals_optimum_with_fewer_iterations():
+    sim = make_connectome_tensor(
+        n_rois=20, n_windows=30, n_animals=5, missing_fraction=(0.0, 0.0), random_state=1
+    )
+    kw = dict(n_restarts=1, tol=1e-9, max_iter=3000, device="cpu", random_state=0)
+    her = ntf(sim.tensor, 3, **kw)
+    plain = ntf(sim.tensor, 3, extrapolate=False, **kw)
+    assert her.rel_error == pytest.approx(plain.rel_error, rel=1e-5)
+    assert her.n_iter < plain.n_iter
+    # the fibre-masked (reduced-weight) path keeps masked entries inert and reports the exact error
+    rng = np.random.default_rng(0)
+    arr = sim.tensor.values
+    mask = np.broadcast_to(rng.random((arr.shape[0], 1, arr.shape[2])) > 0.2, arr.shape)
+    assert np.isfinite(arr).all()  # (else NaNs would add entry-wise missing values)
+    garbage = np.where(mask, arr, 1e3)
+    f1 = ntf(arr, 3, mask=mask, **kw)
+    f2 = ntf(garbage, 3, mask=mask, **kw)
+    np.testing.assert_allclose(f1.factors[0], f2.factors[0], rtol=1e-10, atol=1e-12)
+    xh = np.einsum("ir,jr,kr,r->ijk", *f1.factors, f1.weights)
+    dense = np.linalg.norm((arr - xh)[mask]) / np.linalg.norm(arr[mask])
+    assert f1.rel_error == pytest.approx(dense, rel=1e-8)
