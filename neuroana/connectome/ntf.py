@@ -13,6 +13,8 @@ restarts) are described in :mod:`neuroana.connectome._hals`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -297,13 +299,21 @@ def ntf(
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     dtype : str, optional
-        ``"float32"`` or ``"float64"``; default float64 on CPU, float32 on CUDA.
+        ``"float32"`` or ``"float64"``; default float64 on CPU, float32 on CUDA. In float32 the
+        passes over the data run in float32 (half the memory traffic) while the tensor's norm, the
+        loss and the relative error are accumulated in float64.
     random_state : int or numpy Generator, optional
         Seed for the initialisation.
     callbacks : sequence of callable
         Passed to :func:`neuroana.backend.fit_loop` (``cb(iteration, metrics) -> bool``).
     verbose : bool
         Progress bar.
+
+    Notes
+    -----
+    Threads: on the CPU a fit with fewer than ``2**22`` tensor entries x rank x restarts runs on one
+    torch intra-op thread; larger fits use torch's setting, capped at the cores the process may
+    use. The setting is restored afterwards.
 
     Returns
     -------
@@ -352,17 +362,18 @@ def ntf(
             )
     else:
         factors = _explicit_init(init, x.shape, int(rank), n_restarts, dev, dt)
-    factors, loss, norm2, res, conv = _fit_core(
-        x,
-        wt,
-        factors,
-        max_iter=max_iter,
-        tol=tol,
-        n_inner=n_inner,
-        extrapolate=extrapolate,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    with _cpu_threads(dev, x.numel() * int(rank) * n_restarts):
+        factors, loss, norm2, res, conv = _fit_core(
+            x,
+            wt,
+            factors,
+            max_iter=max_iter,
+            tol=tol,
+            n_inner=n_inner,
+            extrapolate=extrapolate,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     rel = np.sqrt(np.maximum(loss.cpu().numpy(), 0.0) / norm2)
     best = int(np.argmin(rel))
     restart_factors = [f.detach().cpu().numpy().astype(float) for f in factors]
@@ -378,6 +389,30 @@ def ntf(
         converged=conv,
         history=res.history,
     )
+
+
+#: below this many tensor entries x rank x restarts a CPU fit runs on one torch thread
+_SMALL_WORK = 1 << 22
+
+
+@contextlib.contextmanager
+def _cpu_threads(dev: torch.device, work: int):
+    """Thread rule for CPU fits: one intra-op thread for small problems (the per-iteration kernels
+    are then too short to share, and on a busy machine OpenMP's spin-waiting makes a 2-thread fit
+    tens of times slower), otherwise torch's setting capped at the cores this process may use."""
+    if dev.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(1 if work < _SMALL_WORK else max(1, min(before, cores)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _explicit_init(init, shape, rank, n_restarts, dev, dt) -> list[torch.Tensor]:
