@@ -14,6 +14,8 @@ masked solvers treat masks: before every iteration the masked entries are filled
 model (``non_negative_parafac_hals(..., n_iter_max=1, init=previous)``). neuroana ``ntf`` (CPU,
 float64 and float32, random init, ``mask=``) runs until it reaches that error.
 
+ntf applies its thread rule (:func:`neuroana.connectome.ntf.fit_threads`: one thread on a saturated
+machine or for small fits); the last column shows the count it picked (the load when it ran).
 Timing follows ``benchmarks/_harness.py``: wall clock, same BLAS and torch threads on both sides
 (``--threads 1 2`` gives one section per count), contenders interleaved, median (min-max) of
 ``--repeats`` runs, busy runs flagged (``--strict`` refuses them), OpenBLAS variables removed.
@@ -39,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from neuroana.connectome import factor_match_score, ntf  # noqa: E402
+from neuroana.connectome.ntf import fit_threads  # noqa: E402
 
 
 def planted(n_rois, n_windows, n_animals, rank, noise, seed):
@@ -95,6 +98,7 @@ def run_tensorly(x, mask, rank, iters, seed):
 
 
 def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
+    threads = fit_threads(x.size * rank)  # what ntf's thread rule picks now
     c0 = time.process_time()
     fit = ntf(
         x,
@@ -109,7 +113,13 @@ def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
     )
     cpu = time.process_time() - c0
     factors = [f * (fit.weights if n == 0 else 1) for n, f in enumerate(fit.factors)]
-    return {"cpu": cpu, "rel": fit.rel_error, "n_iter": fit.n_iter, "factors": factors}
+    return {
+        "cpu": cpu,
+        "rel": fit.rel_error,
+        "n_iter": fit.n_iter,
+        "factors": factors,
+        "threads": threads,
+    }
 
 
 def section(x, facs, mask, case, threads, args):
@@ -135,9 +145,9 @@ def section(x, facs, mask, case, threads, args):
     )
     print(
         "| method | wall s (median) | CPU s (median) | iterations | rel. error | FMS vs truth "
-        "| wall s min-max | wall-time ratio |"
+        "| wall s min-max | wall-time ratio | torch threads used |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     names = {
         "tensorly": f"tensorly non_negative_parafac_hals ({anchor}, random init)",
         "float64": f"neuroana ntf (torch CPU, float64, {case}, random init)",
@@ -148,7 +158,8 @@ def section(x, facs, mask, case, threads, args):
         fms = factor_match_score(facs, r["factors"], consider_weights=False).score
         print(
             f"| {names[key]} | {t.median:.2f} | {r['cpu']:.2f} | {r['n_iter']} | {r['rel']:.5f} "
-            f"| {fms:.3f} | {min(t.times):.2f}-{max(t.times):.2f} | {tl.median / t.median:.1f}x |"
+            f"| {fms:.3f} | {min(t.times):.2f}-{max(t.times):.2f} | {tl.median / t.median:.1f}x "
+            f"| {r.get('threads', '-')} |"
         )
     return timings
 

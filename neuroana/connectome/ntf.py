@@ -311,9 +311,10 @@ def ntf(
 
     Notes
     -----
-    Threads: on the CPU a fit with fewer than ``2**22`` tensor entries x rank x restarts runs on one
-    torch intra-op thread; larger fits use torch's setting, capped at the cores the process may
-    use. The setting is restored afterwards.
+    Threads: on the CPU a fit with fewer than ``2**22`` tensor entries x rank x restarts, or one
+    started while the 1-minute load average is at least the usable cores, runs on one torch
+    intra-op thread; otherwise on torch's setting capped at the cores the process may use
+    (:func:`fit_threads`). The setting is restored afterwards.
 
     Returns
     -------
@@ -395,20 +396,35 @@ def ntf(
 _SMALL_WORK = 1 << 22
 
 
-@contextlib.contextmanager
-def _cpu_threads(dev: torch.device, work: int):
-    """Thread rule for CPU fits: one intra-op thread for small problems (the per-iteration kernels
-    are then too short to share, and on a busy machine OpenMP's spin-waiting makes a 2-thread fit
-    tens of times slower), otherwise torch's setting capped at the cores this process may use."""
-    if dev.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
+def fit_threads(work: int) -> int:
+    """Torch intra-op threads a CPU fit of ``work`` (entries x rank x restarts) runs on.
+
+    One thread for small problems (kernels too short to share) and on a saturated machine
+    (1-minute load average >= usable cores: OpenMP threads then spin-wait for a descheduled
+    partner, and a 2-thread fit measured tens of times slower than a 1-thread one); otherwise
+    torch's setting capped at the cores this process may use.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    torch.set_num_threads(1 if work < _SMALL_WORK else max(1, min(before, cores)))
+    try:
+        busy = os.getloadavg()[0] >= cores
+    except OSError:  # pragma: no cover - unavailable
+        busy = False
+    if work < _SMALL_WORK or busy:
+        return 1
+    return max(1, min(torch.get_num_threads(), cores))
+
+
+@contextlib.contextmanager
+def _cpu_threads(dev: torch.device, work: int):
+    """Run a CPU fit on :func:`fit_threads` threads; torch's setting is restored afterwards."""
+    if dev.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(fit_threads(work))
     try:
         yield
     finally:

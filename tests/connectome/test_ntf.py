@@ -216,3 +216,23 @@ def test_extrapolation_reaches_the_plain_hals_optimum_with_fewer_iterations():
     xh = np.einsum("ir,jr,kr,r->ijk", *f1.factors, f1.weights)
     dense = np.linalg.norm((arr - xh)[mask]) / np.linalg.norm(arr[mask])
     assert f1.rel_error == pytest.approx(dense, rel=1e-8)
+
+
+def test_thread_rule(monkeypatch):
+    import os
+
+    from neuroana.connectome.ntf import _SMALL_WORK, fit_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+        assert fit_threads(_SMALL_WORK - 1) == 1  # small problem
+        assert fit_threads(_SMALL_WORK) == 2  # capped at the usable cores
+        monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 2.0, 2.0))
+        assert fit_threads(_SMALL_WORK * 100) == 1  # saturated machine
+        ntf(np.ones((4, 3, 2)), 1, max_iter=2, device="cpu")
+        assert torch.get_num_threads() == 4  # restored
+    finally:
+        torch.set_num_threads(before)
