@@ -28,6 +28,17 @@ Two affinities, both vectorised over pairs in torch and computed in chunks of pa
     Pearson correlation within each window, negative values clipped to 0 (NTF needs a non-negative
     tensor).
 
+After either affinity, ``baseline="mean"`` (the default of
+:class:`~neuroana.connectome.DynamicConnectome`) subtracts from every ``(window, animal)`` slice its
+mean over the observed pairs and clips at 0 again. A clipped correlation of two *independent*
+neurons is not 0 but about 0.4 noise standard deviations, and with 30-s windows of calcium traces
+at a few Hz that floor is as large as the community signal (measured on
+``../shared/cases/connectome_multi_animal``: 0.10 between communities vs 0.17 within). Left in,
+the floor differs between animals and windows, and the factorisation spends components on it
+(animal-specific "background" components that mix episodes, so restarts disagree about the rank);
+removed, the slices keep only the pairs above their window's level, and restarts agree on the
+episode components.
+
 When the differential affinity helps: when single large transients (artefacts, bursts of one
 neuron) dominate a window's variance, the Pearson correlation of the traces is pulled towards 0
 for every pair with that neuron, while the saturating ``tanh`` of the differential affinity counts
@@ -222,6 +233,7 @@ def compute_affinity(
     scale: float = 2.0,
     smooth: float = 1.0,
     detrend: float = 10.0,
+    baseline: str = "none",
     fs: float | None = None,
     chunk_pairs: int = 4096,
     device: str = "auto",
@@ -243,6 +255,9 @@ def compute_affinity(
         deviations of the neuron's derivative) at which ``tanh`` starts to saturate.
     smooth : float
         Gaussian smoothing (samples) before differentiating (differential only; 0 disables).
+    baseline : {"none", "mean"}
+        ``"mean"``: subtract each ``(window, animal)`` slice's mean over observed pairs, clip at 0
+        (see the module docstring).
     detrend : float
         High-pass before the affinity: the trace smoothed by a Gaussian of this s.d. (seconds with
         a sampling rate, else samples) is subtracted (see the module docstring; 0 disables).
@@ -282,6 +297,8 @@ def compute_affinity(
         raise ConnectomeInputError(f"method={method!r}; expected 'differential' or 'correlation'")
     if not np.isfinite(scale) or scale <= 0:
         raise ConnectomeInputError(f"scale={scale!r}; expected a positive kernel scale")
+    if baseline not in ("none", "mean"):
+        raise ConnectomeInputError(f"baseline={baseline!r}; expected 'none' or 'mean'")
     if not np.isfinite(detrend) or detrend < 0:
         raise ConnectomeInputError(f"detrend={detrend!r}; expected a time scale >= 0")
     da = stack_animals(traces)
@@ -321,6 +338,9 @@ def compute_affinity(
             vals = _pair_values(z, ci, cj)
             out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
         missing = ~(present[ii, a] & present[jj, a])
+        if baseline == "mean" and (~missing).any():
+            level = out[~missing, :, a].mean(0, keepdims=True)
+            out[:, :, a] = np.maximum(out[:, :, a] - level, 0.0)
         out[missing, :, a] = np.nan
     time = da["time"].values if "time" in da.coords else np.arange(n_time) / factor
     t = np.asarray(time, dtype=float)
@@ -338,6 +358,7 @@ def compute_affinity(
         method=method,
         scale=float(scale),
         detrend=float(detrend),
+        baseline=baseline,
         window_samples=win,
         step_samples=hop,
     )

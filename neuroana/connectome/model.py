@@ -25,7 +25,8 @@ class DynamicConnectome(BaseEstimator):
 
     The defaults are meant for raw fluorescence or dF/F of several animals alike: traces are
     detrended (10 s high-pass: baselines, bleaching and a slow fluctuation shared by all neurons
-    go), the affinity is the clipped Pearson correlation in non-overlapping 30-s windows, the rank
+    go), the affinity is the clipped Pearson correlation in non-overlapping 30-s windows above its
+    window's mean (the noise floor of clipped correlations), the rank
     is the largest one whose restarts agree (:func:`~neuroana.connectome.select_rank`), and
     communities come from spectral clustering with the number chosen by modularity.
 
@@ -41,6 +42,9 @@ class DynamicConnectome(BaseEstimator):
         Kernel scale of the differential affinity.
     detrend : float
         High-pass time scale (s) applied to the traces before the affinity; 0 disables.
+    baseline : {"mean", "none"}
+        Subtract each window's mean affinity per animal (the noise floor of clipped
+        correlations; see :func:`~neuroana.connectome.compute_affinity`).
     n_components : int or "auto"
         NTF rank, or ``"auto"`` to pick it with :func:`neuroana.connectome.select_rank` over
         ``ranks`` (with an epochs table, ranks below the number of episodes are skipped).
@@ -97,9 +101,10 @@ class DynamicConnectome(BaseEstimator):
         affinity: str = "correlation",
         scale: float = 2.0,
         detrend: float = 10.0,
+        baseline: str = "mean",
         n_components: int | str = "auto",
         ranks: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
-        stability_threshold: float = 0.9,
+        stability_threshold: float = 0.95,
         n_restarts: int = 8,
         max_iter: int = 500,
         tol: float = 1e-6,
@@ -117,6 +122,7 @@ class DynamicConnectome(BaseEstimator):
         self.affinity = affinity
         self.scale = scale
         self.detrend = detrend
+        self.baseline = baseline
         self.n_components = n_components
         self.ranks = ranks
         self.stability_threshold = stability_threshold
@@ -163,6 +169,7 @@ class DynamicConnectome(BaseEstimator):
             method=self.affinity,
             scale=self.scale,
             detrend=self.detrend,
+            baseline=self.baseline,
             device=self.device,
         )
         rank, sel = self._rank(aff, ep)

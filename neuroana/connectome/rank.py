@@ -1,8 +1,11 @@
 """Rank selection for the NTF: error, replicate stability and speckled held-out error per rank.
 
-Rule (``recommended``): the **largest** rank whose replicate stability (mean factor match score of
-every restart to the best restart, after Hungarian alignment) is at least ``stability_threshold``;
-when no rank is that stable, the most stable one.
+Rule (``recommended``): the **largest** rank whose replicate stability (median factor match score
+of the other restarts to the best restart, after Hungarian alignment, on the factor cosines: the weight
+term is left out because restarts that agree on every factor still trade weight between modes and
+components by a few per cent) is at least ``stability_threshold``; when no rank is that stable,
+the most stable one. Ranks are fitted in increasing order and the scan stops after ``patience``
+consecutive ranks below the threshold (stability falls once the rank exceeds the structure).
 
 Why stability and not held-out error: on windowed affinity tensors of calcium recordings most of
 the tensor is noise (relative errors of 0.75-0.8 even at the right rank), so the held-out error is
@@ -53,7 +56,8 @@ def select_rank(
     *,
     n_restarts: int = 4,
     heldout_fraction: float = 0.1,
-    stability_threshold: float = 0.9,
+    stability_threshold: float = 0.95,
+    patience: int | None = 2,
     max_iter: int = 300,
     tol: float = 1e-6,
     warm_start: bool = True,
@@ -64,7 +68,8 @@ def select_rank(
 
     A speckled held-out set (``heldout_fraction`` of the observed entries, uniformly at random; 0
     for none) is masked out of every fit; its relative error is the held-out error (NaN without
-    one). The recommendation follows the module docstring's rule. With ``warm_start`` the first
+    one). The recommendation follows the module docstring's rule (``patience=None`` fits every
+    rank). With ``warm_start`` the first
     restart of rank ``r`` starts from the best rank ``r - 1`` model plus one random column (the other
     restarts are random, so stability still measures agreement between independent fits).
 
@@ -127,11 +132,18 @@ def select_rank(
         best = [f[fit.best_restart] for f in fit.restart_factors]
         others = [b for b in range(n_restarts) if b != fit.best_restart]
         scores = [
-            factor_match_score(best, [f[b] for f in fit.restart_factors]).score for b in others
+            factor_match_score(
+                best, [f[b] for f in fit.restart_factors], consider_weights=False
+            ).score
+            for b in others
         ]
-        stab.append(float(np.mean(scores)) if scores else 1.0)
+        stab.append(float(np.median(scores)) if scores else 1.0)
         models[r] = [f.copy() for f in best]
         prev = fit
+        below = np.asarray(stab) < stability_threshold
+        if patience is not None and below.size >= patience and below[-patience:].all():
+            break
+    ranks = ranks[: len(stab)]
     cv_a, stab_a = np.array(cv), np.array(stab)
     stable = np.flatnonzero(stab_a >= stability_threshold)
     pick = int(stable[-1]) if stable.size else int(np.argmax(stab_a))
