@@ -21,8 +21,10 @@ Top-level keys (any other key is an error):
       or ``start``/``stop`` (s); ``trial_length`` (s: cut the binned spikes into trials of that
       length, the remainder dropped; default one trial per file); ``units`` (unit ids to keep).
       Files must hold the same units; their trials are stacked.
-    - ``connectome``: ``name`` (the RoiResponseSeries; default the only one); ``drop_constant``
-      (drop ROIs whose trace never changes, default ``false``). Each file is one animal.
+    - ``connectome``: ``roi_label`` (the ROI-table column naming each neuron across files;
+      required with several files unless ``shared_ids: true``), ``name`` (the RoiResponseSeries),
+      ``drop_constant``, ``epochs`` (an interval table name or ``[start, stop, name]`` rows). Each
+      file is one animal (see :mod:`neuroana.connectome.pipeline`).
     - ``adaptation``: ``adaptor_probability`` (per-session list for a ``.mat`` file). One input: the
       Benucci ``.mat`` file or a netCDF file holding a Benucci-layout DataArray.
     - ``pretrain``: ``start``/``stop`` (s) or ``interval``; ``units``. One NWB file with units.
@@ -69,6 +71,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neuroana.connectome.pipeline import DATA_KEYS as CONNECTOME_DATA_KEYS
+
 __all__ = ["ANALYSES", "ConfigError", "RunConfig", "RunResult", "load_config", "run_config"]
 
 ANALYSES = ("connectome", "hmmglm", "adaptation", "pretrain", "segmentation")
@@ -112,7 +116,7 @@ _DATA_KEYS: dict[str, dict[str, bool]] = {
         "trial_length": False,
         "units": False,
     },
-    "connectome": {"name": False, "drop_constant": False},
+    "connectome": CONNECTOME_DATA_KEYS,
     "adaptation": {"adaptor_probability": False},
     "pretrain": {"interval": False, "start": False, "stop": False, "units": False},
     "segmentation": {"pred": False, "split_file": False, "labeling": False},
@@ -379,18 +383,13 @@ def _select_units(da: xr.DataArray, units, p: Path) -> xr.DataArray:
 
 
 def _read_connectome(cfg: RunConfig):
-    from neuroana.io import read_roi_traces
+    from neuroana.connectome import ConnectomeInputError
+    from neuroana.connectome.pipeline import read_inputs
 
-    animals = {}
-    for p in cfg.inputs:
-        tr = read_roi_traces(p, cfg.data.get("name"))
-        if cfg.data.get("drop_constant"):
-            std = tr.std("time").values
-            keep = std > 1e-12 * max(1.0, float(np.abs(tr).max()))
-            tr = tr.isel(roi=np.flatnonzero(keep))
-        key = p.stem if p.stem not in animals else str(p)
-        animals[key] = tr
-    return next(iter(animals.values())) if len(animals) == 1 else animals
+    try:
+        return read_inputs(cfg.inputs, cfg.data)
+    except ConnectomeInputError as err:
+        raise ConfigError(f"{cfg.path}: {err}") from None
 
 
 def _read_adaptation(cfg: RunConfig) -> xr.DataArray:
@@ -532,10 +531,11 @@ def _fit(cfg: RunConfig, X) -> tuple[Any, xr.Dataset, dict[str, Any]]:
             X.sizes["unit"],
         )
     elif cfg.analysis == "connectome":
-        est.fit(X)
-        scores["n_components"] = int(est.ntf_.n_components)
-        scores["reconstruction_error"] = float(est.ntf_.reconstruction_error_)
-        scores["n_communities"] = np.asarray(est.result_["n_communities"]).tolist()
+        from neuroana.connectome.pipeline import results
+
+        est.fit(**X)
+        ds, summary = results(est, X)
+        return est, ds, {"fitted": {}, "scores": summary}
     elif cfg.analysis == "adaptation":
         from neuroana.adaptation.model import r2_scores
 
