@@ -402,9 +402,7 @@ def detect_communities(
             "affinity is not symmetric; expected an undirected weight matrix"
         )
     if method not in ("spectral", "wsbm", "leiden"):
-        raise ConnectomeInputError(
-            f"method={method!r}; expected 'spectral', 'wsbm' or 'leiden'"
-        )
+        raise ConnectomeInputError(f"method={method!r}; expected 'spectral', 'wsbm' or 'leiden'")
     if max_communities < 1:
         raise ConnectomeInputError(f"max_communities={max_communities}; expected >= 1")
     if n_runs < 1:
@@ -424,9 +422,7 @@ def detect_communities(
     seeds = rng.integers(0, 2**31 - 1, n_runs)
     if method == "spectral":
         filled = _fill_unobserved(w, obs)
-        lab, q, _ = _spectral_partition(
-            filled, min(max_communities, n - 1), n_runs, int(seeds[0])
-        )
+        lab, q, _ = _spectral_partition(filled, min(max_communities, n - 1), n_runs, int(seeds[0]))
         co = (lab[:, None] == lab[None, :]).astype(float)
         return _full_result(lab, lab, q, co, keep, n_total)
     if method == "leiden":

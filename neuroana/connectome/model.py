@@ -270,15 +270,16 @@ class DynamicConnectome(BaseEstimator):
         n_ep = len(ep.start)
         labels = np.full((n_ep, n_roi), -1)
         ncom = np.zeros(n_ep, dtype=int)
-        # a pair seen only in animals that do not take part in the episode carries no information
-        # about its communities: it is unobserved for that episode (a neuron seen only there -> -1)
+        # a pair seen only in animals that do not take part in the episode (loading < 0.5 of the
+        # largest) carries no information about its communities: it is unobserved for that
+        # episode (a neuron seen only there gets -1)
         pair_in_animal = np.isfinite(self.affinity_.values).any(axis=1).astype(float)  # (P, A)
         for e in range(n_ep):
             if g.members[e].any():
                 load = g.animal_loading[e]
-                load = np.where(np.isfinite(load), np.clip(load, 0.0, 1.0), 1.0)
-                evidence = pair_in_animal @ load
-                seen = pair_to_matrix((evidence >= 0.5 * evidence.max()).astype(float), n_roi)
+                takes_part = ~np.isfinite(load) | (load >= 0.5)
+                evidence = pair_in_animal[:, takes_part].any(axis=1)
+                seen = pair_to_matrix(evidence.astype(float), n_roi)
                 res = self._communities(g.pair_affinity[e], observed & (seen > 0), n_roi)
                 labels[e], ncom[e] = res.labels, res.n_blocks
         coords = {"episode": ep.name, "roi": rois}

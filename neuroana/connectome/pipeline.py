@@ -113,9 +113,7 @@ def read_inputs(paths: Sequence[pathlib.Path], data: Mapping[str, Any]) -> dict[
             tr = tr.isel(roi=np.flatnonzero(keep))
         key = p.stem if p.stem not in animals else str(p)
         animals[key] = tr
-    out: dict[str, Any] = {
-        "traces": next(iter(animals.values())) if len(animals) == 1 else animals
-    }
+    out: dict[str, Any] = {"traces": next(iter(animals.values())) if len(animals) == 1 else animals}
     if data.get("epochs") is not None:
         out["epochs"] = _epochs(paths, data["epochs"])
     return out
@@ -157,7 +155,9 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
                 "animal_loading": {
                     str(a): (None if not np.isfinite(v) else float(v))
                     for a, v in zip(
-                        res["animal"].values if "animal" in res.coords else range(res.sizes["animal"]),
+                        res["animal"].values
+                        if "animal" in res.coords
+                        else range(res.sizes["animal"]),
                         res["episode_animal_loading"].values[e],
                         strict=True,
                     )

@@ -147,9 +147,7 @@ def select_rank(
     cv_a, stab_a = np.array(cv), np.array(stab)
     stable = np.flatnonzero(stab_a >= stability_threshold)
     pick = int(stable[-1]) if stable.size else int(np.argmax(stab_a))
-    rule = (
-        f"largest rank with replicate stability >= {stability_threshold} (else the most stable)"
-    )
+    rule = f"largest rank with replicate stability >= {stability_threshold} (else the most stable)"
     table = xr.Dataset(
         {
             "error": ("rank", np.array(errs)),

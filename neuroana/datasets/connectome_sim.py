@@ -305,7 +305,8 @@ def make_calcium_recordings(
             sl = slice(bounds[e], bounds[e + 1])
             n = lengths[e]
             drivers = [
-                0.6 * _smooth_noise(rng, n, 1.0 * fs) + 0.8 * _event_train(rng, n, 0.08 / fs, 0.8 * fs)
+                0.6 * _smooth_noise(rng, n, 1.0 * fs)
+                + 0.8 * _event_train(rng, n, 0.08 / fs, 0.8 * fs)
                 for _ in range(n_communities[e])
             ]
             for i in range(n_neurons):

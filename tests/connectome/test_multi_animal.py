@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from connectome_scoring import baseline_nmi, episode_nmi
 
 from neuroana.connectome import DynamicConnectome
 from neuroana.datasets.connectome_sim import make_calcium_recordings
-
-from connectome_scoring import baseline_nmi, episode_nmi
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("NEUROANA_SHARED", REPO.parent / "shared"))
@@ -36,7 +35,9 @@ def case():
     from neuroana.io import read_intervals, read_roi_traces
 
     paths = [CASE / f"{a}_ophys.nwb" for a in ANIMALS]
-    traces = {a: read_roi_traces(p, roi_label="neuron_label") for a, p in zip(ANIMALS, paths)}
+    traces = {
+        a: read_roi_traces(p, roi_label="neuron_label") for a, p in zip(ANIMALS, paths, strict=True)
+    }
     epochs = read_intervals(paths[0], "epochs")
     fitted = DynamicConnectome().fit(traces, epochs=epochs)
     truth = json.loads((CASE / "truth.json").read_text())

@@ -93,9 +93,7 @@ def test_differential_affinity_matches_numpy_oracle_and_has_no_baseline():
 
 def test_missing_neurons_are_nan_not_zero():
     sim = make_connectome_traces(n_rois=10, n_animals=2, episode_duration=40.0, random_state=0)
-    a = compute_affinity(
-        sim.traces, window=10.0, method="correlation", detrend=0.0, device="cpu"
-    )
+    a = compute_affinity(sim.traces, window=10.0, method="correlation", detrend=0.0, device="cpu")
     pres = sim.present.values
     ok = pres[a["roi_i"].values] & pres[a["roi_j"].values]
     assert np.isnan(a.values[~ok[:, None, :].repeat(a.sizes["window"], 1)]).all()
