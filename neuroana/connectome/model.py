@@ -77,6 +77,7 @@ class DynamicConnectome(BaseEstimator):
         community cannot be estimated), ``n_communities``, ``covers_window`` and ``covers_animal``
         (bool). With epochs also, on an ``episode`` dim: ``episode_start``, ``episode_stop``,
         ``episode_share`` and ``episode_members`` (``episode``, ``component``),
+        ``episode_affinity`` (``episode``, ``pair``: the group affinity),
         ``episode_communities`` (``episode``, ``roi``; ``-1`` everywhere for an episode without
         components), ``episode_n_communities``, ``episode_animal_loading`` and
         ``episode_animal_factor`` (``episode``, ``animal``; see
@@ -289,6 +290,7 @@ class DynamicConnectome(BaseEstimator):
                 "episode_start": ("episode", ep.start),
                 "episode_stop": ("episode", ep.stop),
                 "episode_share": (("episode", "component"), g.share),
+                "episode_affinity": (("episode", "pair"), g.pair_affinity),
                 "episode_members": (("episode", "component"), g.members),
                 "episode_communities": (("episode", "roi"), labels),
                 "episode_n_communities": ("episode", ncom),
