@@ -114,8 +114,10 @@ assert all(r[1] >= r[2] for r in rows) and np.mean([r[1] for r in rows]) >= 0.9
 
 # %%
 ep_list = list(zip(epochs["start_time"], epochs["stop_time"], epochs["stimulus"], strict=True))
-fig = plot_factors(res, ep_list)
-fig = plot_episodes(res)
+fig, axes = plot_factors(res, ep_list)
+
+# %%
+fig, axes = plot_episodes(res)
 
 # %% [markdown]
 # ## The same through `neuroana run`

@@ -313,7 +313,7 @@ def plot_episodes(result: xr.Dataset, *, axes=None):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    (matplotlib.figure.Figure, ndarray of Axes)
 
     Examples
     --------
@@ -324,14 +324,13 @@ def plot_episodes(result: xr.Dataset, *, axes=None):
     >>> sim = make_calcium_recordings(n_neurons=10, n_animals=2, episode_durations=(90.0, 90.0),
     ...                               n_communities=(2, 2), non_participating=None)
     >>> dc = DynamicConnectome(n_components=2, device="cpu").fit(sim.traces, epochs=sim.epochs)
-    >>> len(plot_episodes(dc.result_).axes)
-    4
+    >>> fig, axes = plot_episodes(dc.result_)
+    >>> axes.shape
+    (2, 2)
     """
     import matplotlib.pyplot as plt
 
-    _check_result(
-        result, ["episode_affinity", "episode_communities", "episode_animal_loading"]
-    )
+    _check_result(result, ["episode_affinity", "episode_communities", "episode_animal_loading"])
     names = [str(n) for n in result["episode"].values]
     n_ep = len(names)
     if axes is None:
@@ -372,4 +371,4 @@ def plot_episodes(result: xr.Dataset, *, axes=None):
         if e == 0:
             ax.set_ylabel("loading")
     fig.tight_layout()
-    return fig
+    return fig, axes
