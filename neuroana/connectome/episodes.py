@@ -2,7 +2,10 @@
 
 A component belongs to the episode that holds at least ``threshold`` of its time-factor mass (the
 sum of its window factor over the windows whose centre lies inside the episode, divided by the sum
-over all windows). The episode's *group affinity* is the sum of its components' pair factors, each
+over all windows). An episode that no component reaches this way (a short episode: its component
+keeps some mass elsewhere, as every factor has a floor) takes the component with the largest share
+in it, provided that share is at least 1.5 times the episode's share of the windows and that component
+belongs to no other episode. The episode's *group affinity* is the sum of its components' pair factors, each
 weighted by its CP weight, its time mass inside the episode and its mean animal factor; the
 communities of that ROI x ROI matrix are the episode's communities.
 
@@ -154,6 +157,14 @@ def episode_groups(
     mass = inside.astype(float) @ window_factor  # (E, R)
     share = mass / np.where(total > 0, total, 1.0)
     members = share >= threshold
+    frac = inside.mean(1)  # (E,) the episode's share of the windows
+    for e in np.flatnonzero(~members.any(1)):
+        free = ~members.any(0)
+        if not free.any():
+            continue
+        r = int(np.flatnonzero(free)[np.argmax(share[e, free])])
+        if share[e, r] >= 1.5 * frac[e] and frac[e] > 0:
+            members[e, r] = True
     n_ep = inside.shape[0]
     pair = np.zeros((n_ep, pair_factor.shape[0]))
     fac = np.full((n_ep, animal_factor.shape[0]), np.nan)

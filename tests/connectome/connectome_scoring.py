@@ -16,6 +16,9 @@ def episode_nmi(result, truth_by_episode: list[dict]) -> list[float]:
     for e, truth in enumerate(truth_by_episode):
         found = result["episode_communities"].values[e]
         keep = [k for k, r in enumerate(rois) if r in truth and found[k] >= 0]
+        if not keep:  # no component group (or nothing placed): no communities found
+            out.append(0.0)
+            continue
         out.append(
             float(
                 normalized_mutual_info_score(

@@ -151,3 +151,26 @@ def test_leiden_communities_through_the_estimator():
     found = dc.result_["episode_communities"].values[0]
     truth = sim.communities.sel(roi=dc.result_["roi"].values).values[0]
     assert (found >= 0).all() and nmi(truth, found) > 0.9
+
+
+def test_episode_groups_share_threshold_and_short_episode_fallback():
+    from neuroana.connectome.episodes import Epochs, episode_groups
+
+    t = np.arange(10) + 0.5  # window centres; episodes [0, 4), [4, 8), [8, 10)
+    wf = np.zeros((10, 4))
+    wf[:4, 0] = 1.0  # all its mass in episode a
+    wf[4:8, 1], wf[:4, 1] = 1.0, 0.2  # 83 % in b
+    wf[8:, 2], wf[:8, 2] = 1.0, 0.3  # 2 of 4.4 = 45 % in the short episode c (20 % of windows)
+    wf[:, 3] = 1.0  # uniform: 40 / 40 / 20 %, belongs nowhere
+    ep = Epochs(np.array([0.0, 4.0, 8.0]), np.array([4.0, 8.0, 10.0]), np.array(["a", "b", "c"]))
+    pf, af = np.ones((6, 4)), np.ones((2, 4))
+    g = episode_groups(pf, wf, af, np.ones(4), t, ep, threshold=0.5)
+    np.testing.assert_allclose(g.share[:, 2], [1.2 / 4.4, 1.2 / 4.4, 2.0 / 4.4])
+    assert g.members.tolist() == [
+        [True, False, False, False],
+        [False, True, False, False],
+        [False, False, True, False],  # 45 % < 50 %, but 2.3x the episode's 20 % of windows
+    ]
+    strict = episode_groups(pf, wf, af, np.ones(4), t, ep, threshold=0.9)
+    assert strict.members.tolist() == g.members.tolist()  # b and c by the fallback
+    assert not episode_groups(pf, wf[:, 3:], af[:, 3:], np.ones(1), t, ep).members.any()
