@@ -136,6 +136,16 @@ def stack_animals(traces) -> xr.DataArray:
         raise ConnectomeInputError(
             f"animals have different numbers of time points {sorted(n_time)}; expected one time axis"
         )
+    if all("time" in a.coords for a in arrays) and arrays[0]["time"].dtype.kind in "iuf":
+        t0 = arrays[0]["time"].values.astype(float)
+        tol = 0.5 * float(np.median(np.diff(t0))) if t0.size > 1 else 0.0
+        for name, a in zip(names[1:], arrays[1:], strict=True):
+            dt = np.abs(a["time"].values.astype(float) - t0)
+            if dt.max() > tol:
+                raise ConnectomeInputError(
+                    f"animal {name!r} has time stamps up to {dt.max():.4g} s away from those of "
+                    f"animal {names[0]!r}; expected one shared time axis (resample or align first)"
+                )
     rois = list(dict.fromkeys(r for a in arrays for r in a["roi"].values.tolist()))
     try:  # a fixed order, whatever the animals' row orders
         rois = sorted(rois)

@@ -84,6 +84,9 @@ def test_bad_multi_animal_input_raises(small):
     other = b.assign_coords(roi=[f"Z{k}" for k in range(b.sizes["roi"])])
     with pytest.raises(ConnectomeInputError, match="animal 'x' shares no roi label"):
         stack_animals({"x": a, "y": other})
+    shifted = b.assign_coords(time=b["time"].values + 5.0)
+    with pytest.raises(ConnectomeInputError, match="time stamps up to 5 s away"):
+        stack_animals({"x": a, "y": shifted})
     dc = DynamicConnectome(n_components=2, device="cpu")
     with pytest.raises(ConnectomeInputError, match=r"lies outside the recording \[0.0, 2"):
         dc.fit(small.traces, epochs=[(0.0, 120.0, "one"), (120.0, 400.0, "two")])
