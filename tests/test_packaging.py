@@ -12,7 +12,12 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parents[1]
 
 # PyPI name -> conda-forge name(s), where they differ
-CONDA_NAMES = {"torch": ["pytorch"], "pyqt5": ["pyqt"], "dask": ["dask", "distributed"]}
+CONDA_NAMES = {
+    "torch": ["pytorch"],
+    "pyqt5": ["pyqt"],
+    "dask": ["dask", "distributed"],
+    "igraph": ["python-igraph"],
+}
 # not packaged on conda-forge: environment.yml takes them from PyPI in its pip section
 PIP_ONLY = {"mwatershed"}
 

@@ -50,6 +50,7 @@ def _connectome_cfg(tmp_path, sessions, **over):
         "analysis": "connectome",
         # relative to the YAML's folder, not to the working directory
         "inputs": [f"../data/{p.name}" for p in sessions],
+        "data": {"shared_ids": True},  # the synthetic files number the same neurons alike
         "params": CON_PARAMS,
         "output": "out",
     }

@@ -4,8 +4,8 @@
 # The whole `neuroana.connectome` pipeline (Dyballa et al., ICLR 2024) on one animal: the suite2p
 # calcium traces of the pynapple test file `pynapple_suite2p_2022_08_08.nwb` (219 ROIs, 10 Hz,
 # 200 s). Steps: read the traces, drop constant ROIs, differential affinities per 20-s window,
-# non-negative tensor factorisation with the rank chosen by `select_rank`, weighted-SBM
-# communities per component, and the three figures.
+# non-negative tensor factorisation with the rank chosen by `select_rank`, communities per
+# component, and the three figures.
 #
 # With one animal the tensor is `(pair, window, animal=1)`: the animal mode is trivial, and each
 # component is a pattern of pair affinities with its time course.
@@ -53,9 +53,12 @@ print("ROIs used:", traces.sizes["roi"])
 # ## Fit
 # Windows of 20 s with a 10-s hop give 19 windows over the 200 s. The differential affinity is
 # the within-window correlation of the tanh-compressed robust derivatives (kernel scale 2 robust
-# s.d.; see `neuroana.connectome.affinity`): unrelated ROIs have affinity near 0, ROIs that rise
-# and fall together near 1. The rank is chosen among 1-5 by the stated rule of `select_rank`
-# (replicate stability >= 0.9, then the smallest rank within 1% of the best held-out error).
+# s.d.; see `neuroana.connectome.affinity`, which also says when it helps over the default
+# correlation affinity): unrelated ROIs have affinity near 0, ROIs that rise and fall together
+# near 1. The rank is chosen by the stated rule of `select_rank` (the largest rank whose restarts
+# agree: median factor match score >= 0.95), communities by spectral clustering with their number
+# chosen by modularity. For several animals and an epochs table see
+# `connectome_multi_animal.py`.
 
 # %%
 t0 = time.perf_counter()

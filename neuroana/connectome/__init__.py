@@ -19,7 +19,9 @@ __all__ = [
 ]
 
 from neuroana.connectome.affinity import compute_affinity, pair_to_matrix  # noqa: E402
+from neuroana.connectome.baseline import per_animal_communities  # noqa: E402
 from neuroana.connectome.communities import CommunityResult, detect_communities  # noqa: E402
+from neuroana.connectome.episodes import as_epochs, episode_groups  # noqa: E402
 from neuroana.connectome.model import DynamicConnectome  # noqa: E402
 from neuroana.connectome.rank import RankSelection, select_rank  # noqa: E402
 
@@ -27,8 +29,11 @@ __all__ += [
     "CommunityResult",
     "DynamicConnectome",
     "RankSelection",
+    "as_epochs",
     "compute_affinity",
     "detect_communities",
+    "episode_groups",
     "pair_to_matrix",
+    "per_animal_communities",
     "select_rank",
 ]

@@ -1,5 +1,13 @@
 """Pairwise affinities between calcium traces per time window -> a ``(pair, window, animal)`` tensor.
 
+Before either affinity, every trace is **detrended** (``detrend`` seconds, default 10 s): the
+Gaussian-smoothed trace (sigma ``detrend``) is subtracted. This removes per-ROI baselines,
+photobleaching and slow fluctuations shared by all neurons (which otherwise add the same positive
+correlation to every pair of a window and hide the communities), and it makes the affinity the
+same on raw fluorescence and on dF/F: within one window a Pearson correlation does not change when
+a trace is scaled or shifted, and what remains of a slowly varying baseline ``F0(t)`` after the
+high-pass is a gain that is constant on the scale of a window. Set ``detrend=0`` to switch it off.
+
 Two affinities, both vectorised over pairs in torch and computed in chunks of pairs:
 
 ``"differential"``
@@ -16,9 +24,28 @@ Two affinities, both vectorised over pairs in torch and computed in chunks of pa
     centred within the window, two independent neurons have expected affinity 0 (there is **no
     baseline** for unrelated pairs, unlike an un-centred kernel average), and neurons that rise and
     fall together have affinity near 1 whatever their amplitudes or slow baselines.
-``"correlation"``
+``"correlation"`` (the default of :class:`~neuroana.connectome.DynamicConnectome`)
     Pearson correlation within each window, negative values clipped to 0 (NTF needs a non-negative
     tensor).
+
+After either affinity, ``baseline="mean"`` (the default of
+:class:`~neuroana.connectome.DynamicConnectome`) subtracts from every ``(window, animal)`` slice its
+mean over the observed pairs and clips at 0 again. A clipped correlation of two *independent*
+neurons is not 0 but about 0.4 noise standard deviations, and with 30-s windows of calcium traces
+at a few Hz that floor is as large as the community signal (measured on
+``../shared/cases/connectome_multi_animal``: 0.10 between communities vs 0.17 within). Left in,
+the floor differs between animals and windows, and the factorisation spends components on it
+(animal-specific "background" components that mix episodes, so restarts disagree about the rank);
+removed, the slices keep only the pairs above their window's level, and restarts agree on the
+episode components.
+
+When the differential affinity helps: when single large transients (artefacts, bursts of one
+neuron) dominate a window's variance, the Pearson correlation of the traces is pulled towards 0
+for every pair with that neuron, while the saturating ``tanh`` of the differential affinity counts
+the transient as one rise and keeps the shared rises and falls of coupled neurons
+(``tests/connectome/test_affinity.py`` shows it). When neurons share slow, graded drive (calcium
+indicators with long decays sampled at a few Hz), the derivative throws much of the shared signal
+away and the correlation affinity separates communities better.
 
 Neurons missing in an animal (all-NaN traces) give NaN affinities: a mask, never zeros.
 """
@@ -30,6 +57,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 import xarray as xr
+from scipy.ndimage import gaussian_filter1d
 
 from neuroana.backend import resolve_device
 from neuroana.connectome.errors import ConnectomeInputError
@@ -73,6 +101,8 @@ def stack_animals(traces) -> xr.DataArray:
             f"traces have dims {tuple(traces.dims)}; expected ('time', 'roi') or "
             "('time', 'roi', 'animal')"
         )
+    if not items:
+        raise ConnectomeInputError("traces: got no animals; expected at least one")
     arrays = []
     for name, t in zip(names, items, strict=True):
         if not isinstance(t, xr.DataArray) or set(t.dims) != {"time", "roi"}:
@@ -83,13 +113,44 @@ def stack_animals(traces) -> xr.DataArray:
         t = t.transpose("time", "roi")
         if "roi" not in t.coords:
             t = t.assign_coords(roi=np.arange(t.sizes["roi"]))
+        labels = t["roi"].values.tolist()
+        if len(set(labels)) != len(labels):
+            dup = sorted({str(r) for r in labels if labels.count(r) > 1})[:5]
+            raise ConnectomeInputError(
+                f"animal {name!r}: roi label(s) {dup} occur more than once; expected one trace per "
+                "neuron label within an animal"
+            )
         arrays.append(t.astype(float))
+    if len(arrays) > 1:
+        sets = [set(a["roi"].values.tolist()) for a in arrays]
+        for k, (name, own) in enumerate(zip(names, sets, strict=True)):
+            others = set().union(*(o for j, o in enumerate(sets) if j != k))
+            if not own & others:
+                raise ConnectomeInputError(
+                    f"animal {name!r} shares no roi label with the other animals (its labels: "
+                    f"{sorted(map(str, own))[:5]}...); expected neuron identities common across "
+                    "animals (read the traces with roi_label= the identity column)"
+                )
     n_time = {a.sizes["time"] for a in arrays}
     if len(n_time) != 1:
         raise ConnectomeInputError(
             f"animals have different numbers of time points {sorted(n_time)}; expected one time axis"
         )
+    if all("time" in a.coords for a in arrays) and arrays[0]["time"].dtype.kind in "iuf":
+        t0 = arrays[0]["time"].values.astype(float)
+        tol = 0.5 * float(np.median(np.diff(t0))) if t0.size > 1 else 0.0
+        for name, a in zip(names[1:], arrays[1:], strict=True):
+            dt = np.abs(a["time"].values.astype(float) - t0)
+            if dt.max() > tol:
+                raise ConnectomeInputError(
+                    f"animal {name!r} has time stamps up to {dt.max():.4g} s away from those of "
+                    f"animal {names[0]!r}; expected one shared time axis (resample or align first)"
+                )
     rois = list(dict.fromkeys(r for a in arrays for r in a["roi"].values.tolist()))
+    try:  # a fixed order, whatever the animals' row orders
+        rois = sorted(rois)
+    except TypeError:
+        pass
     out = np.full((arrays[0].sizes["time"], len(rois), len(arrays)), np.nan)
     index = {r: k for k, r in enumerate(rois)}
     for a_idx, a in enumerate(arrays):
@@ -181,6 +242,8 @@ def compute_affinity(
     method: str = "differential",
     scale: float = 2.0,
     smooth: float = 1.0,
+    detrend: float = 10.0,
+    baseline: str = "none",
     fs: float | None = None,
     chunk_pairs: int = 4096,
     device: str = "auto",
@@ -202,6 +265,12 @@ def compute_affinity(
         deviations of the neuron's derivative) at which ``tanh`` starts to saturate.
     smooth : float
         Gaussian smoothing (samples) before differentiating (differential only; 0 disables).
+    baseline : {"none", "mean"}
+        ``"mean"``: subtract each ``(window, animal)`` slice's mean over observed pairs, clip at 0
+        (see the module docstring).
+    detrend : float
+        High-pass before the affinity: the trace smoothed by a Gaussian of this s.d. (seconds with
+        a sampling rate, else samples) is subtracted (see the module docstring; 0 disables).
     fs : float, optional
         Sampling rate in Hz; inferred from the ``time`` coordinate when omitted.
     chunk_pairs : int
@@ -238,6 +307,10 @@ def compute_affinity(
         raise ConnectomeInputError(f"method={method!r}; expected 'differential' or 'correlation'")
     if not np.isfinite(scale) or scale <= 0:
         raise ConnectomeInputError(f"scale={scale!r}; expected a positive kernel scale")
+    if baseline not in ("none", "mean"):
+        raise ConnectomeInputError(f"baseline={baseline!r}; expected 'none' or 'mean'")
+    if not np.isfinite(detrend) or detrend < 0:
+        raise ConnectomeInputError(f"detrend={detrend!r}; expected a time scale >= 0")
     da = stack_animals(traces)
     if fs is None and "time" in da.coords and np.issubdtype(da["time"].dtype, np.number):
         dt = np.diff(da["time"].values.astype(float))
@@ -257,7 +330,10 @@ def compute_affinity(
     ii, jj = np.triu_indices(n_roi, k=1)
     out = np.full((ii.size, starts.size, n_animal), np.nan)
     for a in range(n_animal):
-        xa = torch.as_tensor(np.nan_to_num(x[:, :, a]), dtype=torch.float32, device=dev)
+        xa = np.nan_to_num(x[:, :, a])
+        if detrend > 0:
+            xa = xa - gaussian_filter1d(xa, detrend * factor, axis=0, mode="nearest")
+        xa = torch.as_tensor(xa, dtype=torch.float32, device=dev)
         if method == "differential":
             d = _smooth_derivative(xa, smooth)
             mad = (d - d.median(0).values).abs().median(0).values / 0.6745
@@ -272,6 +348,9 @@ def compute_affinity(
             vals = _pair_values(z, ci, cj)
             out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
         missing = ~(present[ii, a] & present[jj, a])
+        if baseline == "mean" and (~missing).any():
+            level = out[~missing, :, a].mean(0, keepdims=True)
+            out[:, :, a] = np.maximum(out[:, :, a] - level, 0.0)
         out[missing, :, a] = np.nan
     time = da["time"].values if "time" in da.coords else np.arange(n_time) / factor
     t = np.asarray(time, dtype=float)
@@ -285,7 +364,14 @@ def compute_affinity(
     if "animal" in da.coords:
         coords["animal"] = da["animal"].values
     res = xr.DataArray(out, dims=("pair", "window", "animal"), coords=coords, name="affinity")
-    res.attrs.update(method=method, scale=float(scale), window_samples=win, step_samples=hop)
+    res.attrs.update(
+        method=method,
+        scale=float(scale),
+        detrend=float(detrend),
+        baseline=baseline,
+        window_samples=win,
+        step_samples=hop,
+    )
     return res
 
 

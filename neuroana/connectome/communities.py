@@ -1,6 +1,16 @@
 """Weighted community detection on an ROI x ROI affinity graph.
 
-``method="wsbm"`` (default): a Bayesian weighted stochastic block model written in numpy. The graph
+``method="spectral"`` (default): normalised spectral clustering (Ng, Jordan & Weiss: the leading
+``k`` eigenvectors of ``D^-1/2 W D^-1/2``, rows scaled to unit length, k-means) for every ``k`` in
+``1..max_communities``; the number of communities is the ``k`` whose partition has the highest
+weighted modularity ``Q = sum_c [W_cc / W - (d_c / W)^2]`` (``k = 1`` has ``Q = 0``, so a graph
+without community structure gets one community). ``n_runs`` k-means initialisations per ``k``.
+Unobserved pairs enter as the mean observed weight of their two nodes' rows (neutral for both the
+eigenvectors and the modularity null model). On weighted blocks with a floor of noise weight this
+recovers the planted number of blocks where the weighted SBM below merges blocks (measured on
+``../shared/cases/connectome_multi_animal``: issue 12).
+
+``method="wsbm"``: a Bayesian weighted stochastic block model written in numpy. The graph
 is the dense graph of the affinity matrix over the *observed* pairs (every observed pair is an
 edge whose weight is the affinity; a pair never observed together, e.g. two neurons recorded in
 different animals, is missing data and contributes nothing, instead of a zero-weight edge). Edge weights between blocks ``r`` and ``s`` are exponential with rate ``lambda_rs``
@@ -31,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 from scipy.special import gammaln
+from sklearn.cluster import KMeans
 
 from neuroana.connectome.errors import ConnectomeInputError
 
@@ -46,7 +57,8 @@ class CommunityResult(NamedTuple):
     best_labels : ndarray
         The single run with the best objective (lowest DL for the WSBM, highest quality for Leiden).
     objective : float
-        Description length in nats (WSBM) or Leiden quality of ``best_labels``.
+        Modularity (spectral), description length in nats (WSBM) or Leiden quality of
+        ``best_labels``.
     n_blocks : int
         Number of consensus communities.
     coassignment : ndarray
@@ -246,11 +258,58 @@ def _leiden_run(
     return _relabel(np.asarray(part.membership)), float(part.quality())
 
 
+def modularity(w: np.ndarray, labels: np.ndarray) -> float:
+    """Weighted Newman modularity of a partition of a symmetric non-negative matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.connectome.communities import modularity
+    >>> w = np.kron(np.eye(2), np.ones((3, 3))); np.fill_diagonal(w, 0)
+    >>> round(modularity(w, np.array([0, 0, 0, 1, 1, 1])), 3)
+    0.5
+    """
+    total = w.sum()
+    if total <= 0:
+        return 0.0
+    z = np.eye(int(labels.max()) + 1)[labels]
+    within = np.trace(z.T @ w @ z) / total
+    deg = (z.T @ w.sum(1)) / total
+    return float(within - (deg**2).sum())
+
+
+def _spectral_partition(
+    w: np.ndarray, max_k: int, n_init: int, seed: int
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """NJW spectral clustering for k = 1..max_k; the partition of highest modularity.
+
+    Returns ``(labels, modularity, modularity per k)``.
+    """
+    n = w.shape[0]
+    deg = w.sum(1)
+    dinv = 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0))
+    lap = dinv[:, None] * w * dinv[None, :]
+    vals, vecs = np.linalg.eigh(lap)
+    vecs = vecs[:, ::-1]
+    best, best_q = np.zeros(n, dtype=int), 0.0
+    qs = [0.0]
+    for k in range(2, max_k + 1):
+        emb = vecs[:, :k]
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        lab = KMeans(k, n_init=n_init, random_state=seed).fit_predict(emb)
+        q = modularity(w, lab)
+        qs.append(q)
+        if q > best_q + 1e-9:
+            best, best_q = lab, q
+    return _relabel(best), best_q, np.array(qs)
+
+
 def detect_communities(
     affinity,
     *,
-    method: str = "wsbm",
+    method: str = "spectral",
     n_runs: int = 10,
+    max_communities: int = 12,
     n_init_blocks: int | None = None,
     resolution: float = 1.0,
     backend: str = "auto",
@@ -264,11 +323,15 @@ def detect_communities(
     affinity : array_like
         Symmetric non-negative ``(N, N)`` matrix (the diagonal is ignored), or a pair vector in
         ``numpy.triu_indices(N, 1)`` order (e.g. one NTF pair factor).
-    method : {"wsbm", "leiden"}
-        Bayesian weighted SBM (number of blocks chosen by minimum description length) or Leiden
-        modularity (see the module docstring).
+    method : {"spectral", "wsbm", "leiden"}
+        Spectral clustering with the number of communities chosen by modularity, Bayesian
+        weighted SBM (number of blocks chosen by minimum description length) or Leiden modularity
+        (see the module docstring).
     n_runs : int
-        Seeded runs combined by consensus.
+        Seeded runs combined by consensus (``"wsbm"``, ``"leiden"``) or k-means initialisations
+        per candidate number of communities (``"spectral"``).
+    max_communities : int
+        Largest number of communities ``"spectral"`` considers (capped at ``N - 1``).
     n_init_blocks : int, optional
         Blocks of each WSBM run's random start (default ``ceil(2 sqrt(N))``); merges reduce them.
     resolution : float
@@ -302,6 +365,8 @@ def detect_communities(
     >>> res = detect_communities(w, n_runs=3, random_state=0)
     >>> res.n_blocks, bool((res.labels == truth).all())
     (3, True)
+    >>> detect_communities(w, method="wsbm", n_runs=3, random_state=0).n_blocks
+    3
     """
     w = np.asarray(affinity, dtype=float)
     if w.ndim == 1:
@@ -336,8 +401,10 @@ def detect_communities(
         raise ConnectomeInputError(
             "affinity is not symmetric; expected an undirected weight matrix"
         )
-    if method not in ("wsbm", "leiden"):
-        raise ConnectomeInputError(f"method={method!r}; expected 'wsbm' or 'leiden'")
+    if method not in ("spectral", "wsbm", "leiden"):
+        raise ConnectomeInputError(f"method={method!r}; expected 'spectral', 'wsbm' or 'leiden'")
+    if max_communities < 1:
+        raise ConnectomeInputError(f"max_communities={max_communities}; expected >= 1")
     if n_runs < 1:
         raise ConnectomeInputError(f"n_runs={n_runs}; expected >= 1")
     if backend not in ("auto", "numpy"):
@@ -353,7 +420,20 @@ def detect_communities(
     n = keep.size
     rng = np.random.default_rng(random_state)
     seeds = rng.integers(0, 2**31 - 1, n_runs)
+    if method == "spectral":
+        filled = _fill_unobserved(w, obs)
+        lab, q, _ = _spectral_partition(filled, min(max_communities, n - 1), n_runs, int(seeds[0]))
+        co = (lab[:, None] == lab[None, :]).astype(float)
+        return _full_result(lab, lab, q, co, keep, n_total)
     if method == "leiden":
+        try:
+            import igraph  # noqa: F401
+            import leidenalg  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "method='leiden' needs the igraph and leidenalg packages: "
+                "pip install 'neuroana[community]'"
+            ) from err
         runs = [_leiden_run(w, obs, int(s), resolution) for s in seeds]
         best = max(runs, key=lambda t: t[1])
     else:
@@ -372,16 +452,30 @@ def detect_communities(
             runs = [_wsbm_run(w, obs, np.random.default_rng(int(s)), b0) for s in seeds]
         best = min(runs, key=lambda t: t[1])
     labels, co = _consensus([r[0] for r in runs])
+    return _full_result(labels, best[0], best[1], co, keep, n_total)
+
+
+def _fill_unobserved(w: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Unobserved off-diagonal entries -> mean observed weight of the two nodes' rows."""
+    cnt = obs.sum(1)
+    row_mean = np.where(cnt > 0, (w * obs).sum(1) / np.maximum(cnt, 1), 0.0)
+    fill = 0.5 * (row_mean[:, None] + row_mean[None, :])
+    out = np.where(obs, w, fill)
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def _full_result(labels, best, objective, co, keep, n_total) -> CommunityResult:
     full_labels = np.full(n_total, -1)
     full_labels[keep] = labels
     full_best = np.full(n_total, -1)
-    full_best[keep] = best[0]
+    full_best[keep] = best
     full_co = np.full((n_total, n_total), np.nan)
     full_co[np.ix_(keep, keep)] = co
     return CommunityResult(
         labels=full_labels,
         best_labels=full_best,
-        objective=best[1],
+        objective=float(objective),
         n_blocks=int(labels.max() + 1),
         coassignment=full_co,
     )

@@ -7,6 +7,10 @@
 * :func:`make_connectome_traces`: calcium traces ``(time, roi, animal)``: successive episodes, each
   with its own partition of the ROIs into communities whose members share a latent event driver;
   events are convolved with an exponential calcium kernel, noise added, neurons dropped per animal.
+* :func:`make_calcium_recordings`: the same kind of truth laid out like real multi-animal data:
+  raw fluorescence with per-ROI baselines and photobleaching, a slow fluctuation shared by all
+  neurons, spikes and calcium dynamics, neuron labels in a random row order per animal with
+  meaningless table ids, missing neurons, an animal without one episode's drivers, an epochs table.
 """
 
 from __future__ import annotations
@@ -199,4 +203,160 @@ def make_connectome_traces(
         episodes=episodes,
         participation=xr.DataArray(participation, dims=("episode", "animal")),
         present=xr.DataArray(present, dims=("roi", "animal")),
+    )
+
+
+class ConnectomeRecordingSim(NamedTuple):
+    """Planted multi-animal calcium recordings laid out like real data, and their truth.
+
+    Attributes
+    ----------
+    traces : dict of str -> xarray.DataArray
+        One ``("time", "roi")`` raw-fluorescence DataArray per animal; ``roi`` holds the neuron
+        labels (``"N01"``...) in a random row order per animal, ``roi_id`` random non-contiguous
+        table ids that mean nothing across animals; absent neurons are left out.
+    epochs : pandas.DataFrame
+        ``start_time``, ``stop_time``, ``stimulus`` per episode (as ``read_intervals`` returns).
+    communities : xarray.DataArray
+        ``("episode", "roi")`` planted partition of every episode (all labels).
+    participation : xarray.DataArray
+        ``("episode", "animal")`` bool: False where the animal has no shared drivers.
+    present : xarray.DataArray
+        ``("roi", "animal")`` bool.
+    """
+
+    traces: dict
+    epochs: object
+    communities: xr.DataArray
+    participation: xr.DataArray
+    present: xr.DataArray
+
+
+def _smooth_noise(rng, n: int, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d
+
+    x = gaussian_filter1d(rng.normal(size=n), max(sigma, 1e-3))
+    return (x - x.mean()) / x.std()
+
+
+def _event_train(rng, n: int, rate: float, decay: float) -> np.ndarray:
+    ev = (rng.random(n) < rate) * rng.gamma(2.0, 1.0, n)
+    kern = np.exp(-np.arange(int(np.ceil(6 * decay)) + 1) / max(decay, 1e-3))
+    x = np.convolve(ev, kern)[:n]
+    return (x - x.mean()) / (x.std() + 1e-12)
+
+
+def make_calcium_recordings(
+    n_neurons: int = 40,
+    n_animals: int = 3,
+    episode_durations: tuple[float, ...] = (400.0, 300.0, 400.0),
+    n_communities: tuple[int, ...] = (3, 4, 2),
+    fs: float = 3.0,
+    loading: tuple[float, float] = (0.25, 0.55),
+    global_sd: float = 0.3,
+    bleach_fraction: float = 0.2,
+    missing_fraction: tuple[float, float] = (0.0, 0.1),
+    non_participating: tuple[int, int] | None = (1, 1),
+    random_state: int | None = 0,
+) -> ConnectomeRecordingSim:
+    """Raw-fluorescence recordings of several animals with planted episode communities.
+
+    Per animal, episode ``e`` and community ``c`` a latent driver (smoothed noise plus decaying
+    events, drawn per animal: the partition is shared across animals, the time courses are not);
+    neuron ``i`` follows its community's driver with a per-neuron loading ``w ~ U(loading)`` and a
+    delay of 0-0.5 s, plus private noise and events; a slow fluctuation (s.d. ``global_sd``, 20-s
+    smoothing) shared by all neurons of the animal; spikes are Poisson from a softplus rate;
+    calcium decays with tau 0.8-1.4 s per animal; ``F = F0 * bleach(t) * (1 + calcium + noise)``
+    with ``F0 ~ U(80, 900)`` per ROI and exponential bleaching by ``bleach_fraction`` over the
+    recording. ``non_participating=(episode, animal)``: that animal has no shared drivers in that
+    episode. Neurons are dropped per animal (``missing_fraction``), rows shuffled, table ids
+    random.
+
+    Examples
+    --------
+    >>> from neuroana.datasets.connectome_sim import make_calcium_recordings
+    >>> sim = make_calcium_recordings(n_neurons=12, n_animals=2, episode_durations=(60.0, 60.0),
+    ...                               n_communities=(2, 3), random_state=0)
+    >>> sorted(sim.traces), sim.traces["animal-0"].dims, list(sim.epochs.columns)
+    (['animal-0', 'animal-1'], ('time', 'roi'), ['start_time', 'stop_time', 'stimulus'])
+    """
+    import pandas as pd
+
+    if len(episode_durations) != len(n_communities):
+        raise ValueError(
+            f"{len(episode_durations)} episode durations but {len(n_communities)} community counts"
+        )
+    rng = np.random.default_rng(random_state)
+    n_ep = len(episode_durations)
+    lengths = [int(round(d * fs)) for d in episode_durations]
+    n_time = int(sum(lengths))
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    labels = [f"N{k + 1:02d}" for k in range(n_neurons)]
+    parts = np.stack([_balanced_partition(rng, n_neurons, k) for k in n_communities])
+    part = np.ones((n_ep, n_animals), dtype=bool)
+    if non_participating is not None:
+        part[non_participating[0], non_participating[1]] = False
+    present = _missing(rng, n_neurons, n_animals, missing_fraction)
+    t = np.arange(n_time) / fs
+    traces = {}
+    for a in range(n_animals):
+        drive = np.zeros((n_time, n_neurons))
+        for e in range(n_ep):
+            sl = slice(bounds[e], bounds[e + 1])
+            n = lengths[e]
+            drivers = [
+                0.6 * _smooth_noise(rng, n, 1.0 * fs)
+                + 0.8 * _event_train(rng, n, 0.08 / fs, 0.8 * fs)
+                for _ in range(n_communities[e])
+            ]
+            for i in range(n_neurons):
+                priv = 0.6 * _smooth_noise(rng, n, 1.0 * fs) + 0.8 * _event_train(
+                    rng, n, 0.06 / fs, 0.8 * fs
+                )
+                priv /= priv.std()
+                if part[e, a]:
+                    w = rng.uniform(*loading)
+                    x = np.roll(drivers[parts[e, i]], int(rng.integers(0, int(0.5 * fs) + 1)))
+                    drive[sl, i] = w * x / x.std() + np.sqrt(1 - w**2) * priv
+                else:
+                    drive[sl, i] = priv
+        drive += global_sd * _smooth_noise(rng, n_time, 20.0 * fs)[:, None]
+        rate = 4.0 * np.logaddexp(0.0, 1.6 * drive - 1.0) + 0.5
+        spikes = rng.poisson(rate / fs)
+        tau = rng.uniform(0.8, 1.4) * fs
+        calcium = np.zeros_like(drive)
+        decay = np.exp(-1.0 / tau)
+        acc = np.zeros(n_neurons)
+        for k in range(n_time):
+            acc = acc * decay + 0.25 * spikes[k]
+            calcium[k] = acc
+        f0 = rng.uniform(80.0, 900.0, n_neurons)
+        bleach = (1.0 - bleach_fraction) ** (t / t[-1])
+        noise = rng.normal(0.0, 0.1, calcium.shape)
+        f = f0[None, :] * bleach[:, None] * (1.0 + calcium + noise)
+        keep = rng.permutation(np.flatnonzero(present[:, a]))
+        ids = np.sort(rng.choice(10 * n_neurons, keep.size, replace=False))
+        traces[f"animal-{a}"] = xr.DataArray(
+            f[:, keep].astype(np.float32),
+            dims=("time", "roi"),
+            coords={"time": t, "roi": np.asarray(labels)[keep], "roi_id": ("roi", ids)},
+            name="RoiResponseSeries",
+            attrs={"unit": "a.u.", "roi_label": "neuron_label"},
+        )
+    epochs = pd.DataFrame(
+        {
+            "start_time": bounds[:-1] / fs,
+            "stop_time": bounds[1:] / fs,
+            "stimulus": [f"episode-{e}" for e in range(n_ep)],
+        }
+    )
+    animals = list(traces)
+    return ConnectomeRecordingSim(
+        traces=traces,
+        epochs=epochs,
+        communities=xr.DataArray(parts, dims=("episode", "roi"), coords={"roi": labels}),
+        participation=xr.DataArray(part, dims=("episode", "animal"), coords={"animal": animals}),
+        present=xr.DataArray(
+            present, dims=("roi", "animal"), coords={"roi": labels, "animal": animals}
+        ),
     )

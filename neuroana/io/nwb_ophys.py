@@ -8,6 +8,7 @@ import xarray as xr
 from neuroana.io.errors import NWBError
 from neuroana.io.nwb_file import (
     PathLike,
+    _column_values,
     attr_str,
     data_scaling,
     file_label,
@@ -55,7 +56,32 @@ def _pick_series(f, name: str | None, label: str) -> str:
     )
 
 
-def read_roi_traces(path: PathLike, name: str | None = None) -> xr.DataArray:
+def _roi_labels(table, idx: np.ndarray, column: str, label: str) -> np.ndarray:
+    """The ``column`` of the ROI table for the rows ``idx``; unique and present, else NWBError."""
+    if table is None:
+        raise NWBError(f"{label}: the series' rois region names no ROI table; roi_label={column!r}")
+    cols = [c.decode() if isinstance(c, bytes) else str(c) for c in table.attrs.get("colnames", [])]
+    if column not in table or f"{column}_index" in table:
+        raise NWBError(
+            f"{label}: ROI table {table.name} has no scalar column {column!r}; "
+            f"columns: {', '.join(cols) or 'none'}"
+        )
+    values = np.asarray(_column_values(table[column]))
+    if values.ndim != 1 or values.size != np.asarray(table["id"]).size:
+        raise NWBError(f"{label}: column {table.name}/{column} is not one value per ROI")
+    labels = values[idx]
+    uniq, counts = np.unique(labels.astype(str), return_counts=True)
+    if (counts > 1).any():
+        raise NWBError(
+            f"{label}: roi_label column {column!r} repeats {uniq[counts > 1][:5].tolist()} "
+            "within the file; expected one ROI per label"
+        )
+    return labels
+
+
+def read_roi_traces(
+    path: PathLike, name: str | None = None, *, roi_label: str | None = None
+) -> xr.DataArray:
     """Read a RoiResponseSeries (in a Fluorescence or DfOverF container) as ``(time, roi)``.
 
     Orientation is checked against the ROI table: a series stored ROI-first ``(roi, time)``
@@ -70,20 +96,26 @@ def read_roi_traces(path: PathLike, name: str | None = None) -> xr.DataArray:
         The series: its name (``"Neuropil"``), ``"container/series"``, or full HDF5 path. Default:
         the only series, else the one named ``DfOverF``, ``Fluorescence`` or
         ``RoiResponseSeries`` (first that is unique); otherwise an error lists the choices.
+    roi_label : str, optional
+        A column of the ROI table (e.g. ``"neuron_label"``) that names each ROI's identity. It
+        becomes the ``roi`` coordinate (the table ids move to the ``roi_id`` coordinate), so
+        recordings of several animals align by identity rather than by table id.
 
     Returns
     -------
     xarray.DataArray
         Values in the series' unit (``data * conversion + offset``; the stored dtype when no
         scaling applies), dims ``("time", "roi")``, coords ``time`` (s, from timestamps or
-        starting_time + i / rate) and ``roi`` (the ROI table's ids); attrs ``unit``,
-        ``source_file``, ``nwb_path``, ``stored_orientation``.
+        starting_time + i / rate) and ``roi`` (the ROI table's ids; with ``roi_label``
+        that column, the ids moving to ``roi_id``); attrs ``unit``, ``source_file``, ``nwb_path``,
+        ``stored_orientation``, ``roi_label``.
 
     Raises
     ------
     NWBError
         No such series (the message lists those present), or its shape matches neither the ROI
-        count nor the time axis.
+        count nor the time axis; a ``roi_label`` column that is absent (the message lists the
+        columns) or repeats a label.
 
     Examples
     --------
@@ -101,7 +133,11 @@ def read_roi_traces(path: PathLike, name: str | None = None) -> xr.DataArray:
         spath = _pick_series(f, name, label)
         g = f[spath]
         ds = g["data"]
-        ids, _ = _roi_table(g, label)
+        ids, table = _roi_table(g, label)
+        labels = None
+        if roi_label is not None:
+            idx = np.asarray(g["rois"][()], dtype=np.int64)
+            labels = _roi_labels(table, idx, roi_label, label)
         n_rois = ids.size
         n_ts = g["timestamps"].shape[0] if "timestamps" in g else None
         shape = ds.shape
@@ -124,12 +160,16 @@ def read_roi_traces(path: PathLike, name: str | None = None) -> xr.DataArray:
         values = np.ascontiguousarray(scaled(values, *data_scaling(ds)))
         times = series_times(g, values.shape[0], label)
         unit = attr_str(ds.attrs, "unit", "")
+    coords = {"time": times, "roi": ids}
+    if labels is not None:
+        coords = {"time": times, "roi": labels, "roi_id": ("roi", ids)}
     return xr.DataArray(
         values,
         dims=("time", "roi"),
-        coords={"time": times, "roi": ids},
+        coords=coords,
         name=spath.rsplit("/", 1)[-1],
         attrs={
+            "roi_label": roi_label or "",
             "unit": unit,
             "source_file": label,
             "nwb_path": spath,

@@ -5,7 +5,9 @@
 * :func:`plot_sorted_affinity`: each component's pair factor as an ROI x ROI affinity matrix, ROIs
   sorted by community, community boundaries drawn;
 * :func:`plot_community_graph`: one component's strongest affinities as a graph, ROIs on a circle
-  grouped and coloured by community.
+  grouped and coloured by community;
+* :func:`plot_episodes`: per episode of an epochs table, its component group's affinity sorted by
+  the episode's communities, and each animal's loading.
 """
 
 from __future__ import annotations
@@ -296,3 +298,77 @@ def plot_community_graph(
     n_blocks = len(set(labels[labels >= 0].tolist()))
     ax.set_title(f"component {component}: {n_blocks} communities")
     return fig, ax
+
+
+def plot_episodes(result: xr.Dataset, *, axes=None):
+    """Per episode: the group affinity sorted by its communities, and the animals' loadings.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        ``DynamicConnectome.result_`` of a fit with ``epochs`` (``episode_affinity``,
+        ``episode_communities``, ``episode_animal_loading``).
+    axes : array of matplotlib Axes, optional
+        ``(2, n_episodes)``; created when omitted.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, ndarray of Axes)
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> from neuroana.connectome import DynamicConnectome
+    >>> from neuroana.datasets.connectome_sim import make_calcium_recordings
+    >>> from neuroana.viz.connectome import plot_episodes
+    >>> sim = make_calcium_recordings(n_neurons=10, n_animals=2, episode_durations=(90.0, 90.0),
+    ...                               n_communities=(2, 2), non_participating=None)
+    >>> dc = DynamicConnectome(n_components=2, device="cpu").fit(sim.traces, epochs=sim.epochs)
+    >>> fig, axes = plot_episodes(dc.result_)
+    >>> axes.shape
+    (2, 2)
+    """
+    import matplotlib.pyplot as plt
+
+    _check_result(result, ["episode_affinity", "episode_communities", "episode_animal_loading"])
+    names = [str(n) for n in result["episode"].values]
+    n_ep = len(names)
+    if axes is None:
+        fig, axes = plt.subplots(
+            2, n_ep, figsize=(3.2 * n_ep, 5.4), squeeze=False, height_ratios=[3, 1]
+        )
+    else:
+        axes = np.asarray(axes).reshape(2, n_ep)
+        fig = axes[0, 0].figure
+    rois = result["roi"].values
+    pf = result["pair_factor"]
+    index = {r: k for k, r in enumerate(rois.tolist())}
+    ii = np.array([index[r] for r in pf["roi_i"].values.tolist()])
+    jj = np.array([index[r] for r in pf["roi_j"].values.tolist()])
+    animals = (
+        [str(a) for a in result["animal"].values]
+        if "animal" in result.coords
+        else [str(k) for k in range(result.sizes["animal"])]
+    )
+    for e, name in enumerate(names):
+        m = np.zeros((rois.size, rois.size))
+        m[ii, jj] = m[jj, ii] = result["episode_affinity"].values[e]
+        labels = result["episode_communities"].values[e]
+        order, bounds = community_order(labels)
+        ax = axes[0, e]
+        ax.imshow(m[np.ix_(order, order)], cmap="magma", interpolation="nearest")
+        for b in bounds:
+            ax.axhline(b - 0.5, color="w", lw=0.8)
+            ax.axvline(b - 0.5, color="w", lw=0.8)
+        k = int(result["episode_n_communities"].values[e])
+        ax.set_title(f"{name}: {k} communities", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax = axes[1, e]
+        ax.bar(animals, np.nan_to_num(result["episode_animal_loading"].values[e]), color="C0")
+        ax.set_ylim(0, 1.05)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        if e == 0:
+            ax.set_ylabel("loading")
+    fig.tight_layout()
+    return fig, axes

@@ -69,7 +69,9 @@ def test_differential_affinity_matches_numpy_oracle_and_has_no_baseline():
         ]
     )
     t = xr.DataArray(x, dims=("time", "roi"), coords={"time": np.arange(n) / fs})
-    a = compute_affinity(t, window=30.0, step=30.0, scale=2.0, smooth=0.0, device="cpu")
+    a = compute_affinity(
+        t, window=30.0, step=30.0, scale=2.0, smooth=0.0, detrend=0.0, device="cpu"
+    )
     # numpy oracle: central-difference derivative, MAD scale, tanh(z / scale), clipped Pearson
     d = np.gradient(x, axis=0)
     mad = np.median(np.abs(d - np.median(d, 0)), 0) / 0.6745
@@ -91,7 +93,7 @@ def test_differential_affinity_matches_numpy_oracle_and_has_no_baseline():
 
 def test_missing_neurons_are_nan_not_zero():
     sim = make_connectome_traces(n_rois=10, n_animals=2, episode_duration=40.0, random_state=0)
-    a = compute_affinity(sim.traces, window=10.0, method="correlation", device="cpu")
+    a = compute_affinity(sim.traces, window=10.0, method="correlation", detrend=0.0, device="cpu")
     pres = sim.present.values
     ok = pres[a["roi_i"].values] & pres[a["roi_j"].values]
     assert np.isnan(a.values[~ok[:, None, :].repeat(a.sizes["window"], 1)]).all()

@@ -102,3 +102,28 @@ def test_community_graph_draws_the_strongest_pairs():
     for s in segs:
         k = [int(np.argmin(np.linalg.norm(pts - p, axis=1))) for p in s]
         assert lab[k[0]] == lab[k[1]]
+
+
+def test_plot_episodes_shows_each_group_sorted_by_its_communities():
+    from neuroana.connectome import DynamicConnectome
+    from neuroana.datasets.connectome_sim import make_calcium_recordings
+    from neuroana.viz.connectome import community_order, plot_episodes
+
+    sim = make_calcium_recordings(
+        n_neurons=10,
+        n_animals=2,
+        episode_durations=(90.0, 90.0),
+        n_communities=(2, 2),
+        non_participating=None,
+    )
+    res = DynamicConnectome(n_components=2, device="cpu").fit(sim.traces, epochs=sim.epochs).result_
+    fig, axes = plot_episodes(res)
+    for e in range(2):
+        shown = axes[0, e].images[0].get_array()
+        m = np.zeros((10, 10))
+        ii, jj = np.triu_indices(10, 1)
+        m[ii, jj] = m[jj, ii] = res["episode_affinity"].values[e]
+        order, _ = community_order(res["episode_communities"].values[e])
+        np.testing.assert_allclose(shown, m[np.ix_(order, order)])
+        heights = [p.get_height() for p in axes[1, e].patches]
+        np.testing.assert_allclose(heights, res["episode_animal_loading"].values[e])
