@@ -125,7 +125,7 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
     The Dataset holds ``affinity`` and the variables of ``result_`` (factors, communities,
     coverage; with epochs the ``episode_*`` variables) and the rank-selection table
     (``rank_stability``, ``rank_error`` on a ``rank`` dim) when the rank was chosen. The summary
-    has the rank, the reconstruction error, the communities per component and, with epochs, per
+    is ``{"fitted": {"rank": ...}, "scores": ...}``; its scores have the rank, the reconstruction error, the communities per component and, with epochs, per
     episode: its components, number of communities and animal loadings.
     """
     res = estimator.result_
@@ -165,4 +165,4 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
             }
             for e, name in enumerate(res["episode"].values)
         }
-    return ds, summary
+    return ds, {"fitted": {"rank": int(res.attrs["rank"])}, "scores": summary}
