@@ -5,14 +5,24 @@ history and checkpoint/resume behave the same everywhere.
 """
 
 from neuroana.backend.device import resolve_device, resolve_dtype
-from neuroana.backend.fitloop import FitResult, atomic_save, fit_loop
+from neuroana.backend.fitloop import (
+    FitCancelled,
+    FitProgress,
+    FitResult,
+    atomic_save,
+    fit_loop,
+    observe_fits,
+)
 from neuroana.backend.seeding import make_generators
 
 __all__ = [
+    "FitCancelled",
+    "FitProgress",
     "FitResult",
     "atomic_save",
     "fit_loop",
     "make_generators",
+    "observe_fits",
     "resolve_device",
     "resolve_dtype",
 ]
