@@ -298,3 +298,62 @@ def test_community_layer_draws(make_napari_viewer, session_layer):
     layer.visible = False
     dark = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int).sum(-1) > 30
     assert dark.mean() < lit.mean() / 5
+
+
+def _record_progress(pbar):
+    """(value, total, label) of every progress event, in the order the activity dock sees them."""
+    seen = []
+    pbar.events.value.connect(lambda e: seen.append((pbar.n, pbar.total, pbar.desc)))
+    return seen
+
+
+@pytest.mark.napari
+def test_progress_is_determinate_and_cancel_adds_no_layer(
+    make_napari_viewer, qtbot, session_layer
+):
+    from napari.utils import progress
+
+    from neuroana.viz.napari._analysis_widgets import connectome_widget
+
+    data, kw = session_layer
+    viewer = make_napari_viewer()
+    viewer.add_labels(data, **kw)
+    w = connectome_widget(viewer)
+    w.n_components.value, w.n_restarts.value, w.max_iter.value = "auto", 2, 150
+    worker = w.run()
+    assert w.cancel.enabled and not w.button.enabled
+    seen = _record_progress(worker.pbar)
+    _wait(qtbot, w, worker)
+    assert {total for _, total, _ in seen} == {150}  # determinate: iteration of max_iter
+    runs = [int(label.split("(run ")[1].split(")")[0]) for _, _, label in seen]
+    assert runs == sorted(runs) and runs[-1] > 1  # restarts x ranks: several fit_loop runs
+    for r in set(runs):
+        values = [v for (v, _, _), rr in zip(seen, runs, strict=True) if rr == r]
+        assert values == sorted(values)  # the value only increases within a run
+    assert max(v for v, _, _ in seen) >= 5
+    assert all(" loss " in label for v, _, label in seen if v > 0)  # the current loss is shown
+    assert worker.pbar not in progress._all_instances  # closed when the fit ended
+    full_runs = runs[-1]
+    assert "communities c0" in viewer.layers
+    for ly in [ly for ly in viewer.layers if ly.name.startswith("communities")]:
+        viewer.layers.remove(ly)
+
+    # cancel from the dock at the first reported iteration
+    worker = w.run()
+    seen = _record_progress(worker.pbar)
+    worker.pbar.events.value.connect(lambda e: e.value >= 1 and w.cancel.changed.emit(True))
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=120_000)
+    assert "cancelled; nothing was added" in w.status.value, w.status.value
+    assert w.result is None and not w.cancel.enabled
+    assert [ly.name for ly in viewer.layers] == ["ROIs"]  # no layer from the cancelled fit
+    runs = [int(label.split("(run ")[1].split(")")[0]) for _, _, label in seen]
+    assert runs and runs[-1] < full_runs  # stopped early, not run to the end and dropped
+    assert worker.pbar not in progress._all_instances
+    # the activity dock's own Cancel button (cancelable_progress.cancel) stops a fit too
+    worker = w.run()
+    worker.pbar.events.value.connect(lambda e: e.value >= 1 and worker.pbar.cancel())
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=120_000)
+    assert "cancelled" in w.status.value and w.result is None
+    # and the widget runs again afterwards
+    _wait(qtbot, w, w.run())
+    qtbot.waitUntil(lambda: "communities c0" in viewer.layers, timeout=10_000)
