@@ -308,9 +308,7 @@ def _record_progress(pbar):
 
 
 @pytest.mark.napari
-def test_progress_is_determinate_and_cancel_adds_no_layer(
-    make_napari_viewer, qtbot, session_layer
-):
+def test_progress_is_determinate_and_cancel_adds_no_layer(make_napari_viewer, qtbot, session_layer):
     from napari.utils import progress
 
     from neuroana.viz.napari._analysis_widgets import connectome_widget
