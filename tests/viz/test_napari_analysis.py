@@ -201,7 +201,7 @@ def test_connectome_widget_paints_fitted_communities(make_napari_viewer, qtbot, 
 
 
 @pytest.mark.napari
-def test_connectome_widget_reports_bad_n_components(make_napari_viewer, session_layer):
+def test_connectome_widget_reports_bad_input(make_napari_viewer, qtbot, session_layer):
     from neuroana.viz.napari._analysis_widgets import connectome_widget
 
     data, kw = session_layer
@@ -211,6 +211,14 @@ def test_connectome_widget_reports_bad_n_components(make_napari_viewer, session_
     w.n_components.value = "three"
     assert w.run() is None
     assert "'three'" in w.status.value and w.button.enabled
+    # an error inside the fit (in the worker thread) comes back to the status line
+    w.n_components.value, w.window.value = "1", 1e4
+    w.run()
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=60_000)
+    assert "connectome fit failed" in w.status.value and "longer than the recording" in (
+        w.status.value
+    )
+    assert w.result is None and [ly.name for ly in viewer.layers] == ["ROIs"]
 
 
 @pytest.mark.napari

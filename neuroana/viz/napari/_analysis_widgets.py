@@ -408,8 +408,8 @@ def _set_figure(w, fig) -> None:
 # plain create_worker(..., _progress=...) calls, napari 0.9.2 / PyQt5), and two torch fits would
 # oversubscribe the cores anyway. A second Run while a fit is running is refused with a message.
 _ACTIVE: list = []
-# the least time between two progress updates posted from a fit's thread to the viewer's
-_PROGRESS_INTERVAL_S = 0.02
+# how often the progress bar shows the fit's latest iteration
+_PROGRESS_INTERVAL_MS = 20
 
 
 def _progress_text(desc: str, p) -> str:
@@ -426,6 +426,12 @@ def _progress_text(desc: str, p) -> str:
     return f"{desc}: {p.desc} (run {p.run}){tail}"
 
 
+class _Failed(NamedTuple):
+    """What a worker returns when its fit raised (or was cancelled)."""
+
+    error: Exception
+
+
 def _start(w, work, show, desc: str):
     """Run ``work()`` in a worker thread; ``show(result)`` on the main thread when it returns;
     errors go to the status line. One fit at a time across the analysis widgets (None is
@@ -438,11 +444,10 @@ def _start(w, work, show, desc: str):
     (:class:`~neuroana.backend.FitCancelled`); a cancelled run adds no layer and draws nothing.
     """
     import threading
-    import time
 
     from napari.qt.threading import create_worker
     from napari.utils import cancelable_progress
-    from superqt.utils import ensure_main_thread
+    from qtpy.QtCore import QTimer
 
     from neuroana.backend import FitCancelled, observe_fits
 
@@ -452,47 +457,62 @@ def _start(w, work, show, desc: str):
 
     stop = threading.Event()
     pbar = cancelable_progress(total=0, desc=desc)
-    closed = threading.Event()  # finish() runs on returned/errored and again on finished
+    closed = threading.Event()  # finish() runs on returned and again on finished
 
     def cancelled() -> bool:
         return stop.is_set() or pbar.is_canceled
 
-    @ensure_main_thread
-    def update(p) -> None:
-        if closed.is_set():
+    # the fit's thread only stores its latest report; a main-thread timer shows it (Qt widgets
+    # are touched from the main thread alone, and no queued call can arrive out of order)
+    latest: list = [None, None]  # [newest report, report shown]
+
+    def report(p) -> None:
+        latest[0] = p
+
+    def poll() -> None:
+        p = latest[0]
+        if p is None or p is latest[1] or closed.is_set():
             return
+        latest[1] = p
         if pbar.total != p.max_iter:
             pbar.total = p.max_iter
         pbar.set_description(_progress_text(desc, p))
         pbar.update(p.iteration - pbar.n)
 
-    last = [0.0]
-
-    def report(p) -> None:  # in the fit's thread: post at most every _PROGRESS_INTERVAL_S
-        now = time.monotonic()
-        if p.iteration == 0 or p.iteration == p.max_iter or now - last[0] >= _PROGRESS_INTERVAL_S:
-            last[0] = now
-            update(p)
+    timer = QTimer()
+    timer.setInterval(_PROGRESS_INTERVAL_MS)
+    timer.timeout.connect(poll)
 
     def job():
-        with observe_fits(report, cancel=cancelled):
-            out = work()
+        # every outcome comes back through ``returned``: napari 0.9.2's own slot on ``errored``
+        # takes the wrong number of arguments under PySide6 (a TypeError in the event loop)
+        try:
+            with observe_fits(report, cancel=cancelled):
+                out = work()
+        except Exception as e:  # noqa: BLE001 - shown on the status line by done()
+            return _Failed(e)
         if cancelled():  # cancelled after the last fit_loop iteration: drop the result too
-            raise FitCancelled(f"{desc} cancelled")
+            return _Failed(FitCancelled(f"{desc} cancelled"))
         return out
 
     def finish():
         if worker in _ACTIVE:
             _ACTIVE.remove(worker)
         if not closed.is_set():
+            poll()  # the last iteration reached
+            timer.stop()
             closed.set()
             pbar.close()
         w.button.enabled, w.cancel.enabled = True, False
 
     def done(result):
         finish()
-        if cancelled():
-            w.status.value = f"{desc} cancelled; nothing was added"
+        if isinstance(result, _Failed) or cancelled():
+            e = result.error if isinstance(result, _Failed) else None
+            if e is None or isinstance(e, FitCancelled):
+                w.status.value = f"{desc} cancelled; nothing was added"
+            else:
+                w.status.value = f"{desc} failed: {e}"
             return
         w.result = result
         try:
@@ -500,23 +520,16 @@ def _start(w, work, show, desc: str):
         except Exception as e:  # noqa: BLE001 - shown to the user, the dock stays usable
             w.status.value = f"showing the result failed: {e}"
 
-    def failed(e):
-        finish()
-        if isinstance(e, FitCancelled):
-            w.status.value = f"{desc} cancelled; nothing was added"
-        else:
-            w.status.value = f"{desc} failed: {e}"
-
     worker = create_worker(job, _ignore_errors=True)
     worker.pbar = pbar
     worker.returned.connect(done)
-    worker.errored.connect(failed)
     worker.finished.connect(finish)
     _ACTIVE.append(worker)
     w.button.enabled, w.cancel.enabled = False, True
     w.result = None
     w.status.value = f"{desc}..."
-    w.worker, w.stop = worker, stop
+    w.worker, w.stop, w.timer = worker, stop, timer
+    timer.start()
     worker.start()
     return worker
 
