@@ -28,6 +28,21 @@ def test_manifest_validates():
         assert callable(getattr(mod, attr)), cmd.python_name
 
 
+def test_npe2_validate_passes():
+    """``npe2 validate neuroana``, as a plugin author (and the napari hub) runs it."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "neuroana"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "valid" in out.stdout
+
+
 def test_reader_only_claims_nwb(tmp_path):
     assert get_nwb_reader(str(tmp_path / "x.tif")) is None
     assert get_fisbe_reader(str(tmp_path)) is None  # a folder without volumes/raw
