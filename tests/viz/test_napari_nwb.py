@@ -28,6 +28,23 @@ def test_manifest_validates():
         assert callable(getattr(mod, attr)), cmd.python_name
 
 
+@pytest.mark.napari
+def test_qt_binding_is_qt6_and_one_for_all(qtbot):
+    """napari, matplotlib's Qt canvas and pytest-qt run on the same Qt6 binding (PyQt5 is gone)."""
+    import os
+
+    import qtpy
+    from matplotlib.backends.qt_compat import QtCore as mpl_qtcore
+    from pytestqt.qt_compat import qt_api
+
+    assert qtpy.API_NAME in ("PyQt6", "PySide6"), f"the Qt binding is {qtpy.API_NAME}"
+    binding = qtpy.API_NAME
+    assert qt_api.QtCore.__name__ == f"{binding}.QtCore"
+    assert mpl_qtcore.__name__ == f"{binding}.QtCore"
+    if os.environ.get("QT_API"):
+        assert binding.lower() == os.environ["QT_API"].lower()
+
+
 def test_npe2_validate_passes():
     """``npe2 validate neuroana``, as a plugin author (and the napari hub) runs it."""
     import subprocess
