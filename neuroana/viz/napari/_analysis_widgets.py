@@ -403,10 +403,11 @@ def _set_figure(w, fig) -> None:
     canvas.draw_idle()
 
 
-# One fit at a time: with a shown viewer, two workers that each carry a napari progress bar stall
-# the viewer (the activity dialog's nested processEvents starves the workers; reproduced with two
-# plain create_worker(..., _progress=...) calls, napari 0.9.2 / PyQt5), and two torch fits would
-# oversubscribe the cores anyway. A second Run while a fit is running is refused with a message.
+# One fit at a time: with a shown viewer, two workers that each carry a napari progress bar stalled
+# the viewer (the activity dialog's nested processEvents starved the workers; reproduced with two
+# plain create_worker(..., _progress=...) calls on napari 0.9.2 with the Qt5 binding the plugin
+# used then; not re-checked on Qt6), and two torch fits would oversubscribe the cores anyway. A
+# second Run while a fit is running is refused with a message.
 _ACTIVE: list = []
 # how often the progress bar shows the fit's latest iteration
 _PROGRESS_INTERVAL_MS = 20
