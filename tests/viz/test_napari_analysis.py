@@ -234,10 +234,14 @@ def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, sessio
     w.bin_size.value, w.n_states.value, w.prior.value = 0.05, 2, "none"
     w.max_iter.value, w.n_restarts.value, w.random_state.value = 5, 1, 2
     worker = w.run()
+    seen = _record_progress(worker.pbar)
     # one fit at a time: a second analysis is refused (with a message) while this one runs
     other = adaptation_widget(viewer)
     assert other.run() is None and "another analysis is running" in other.status.value
     assert _wait(qtbot, w, worker) > 0
+    # determinate progress: EM iterations of max_iter, the EM objective in the label
+    assert {total for _, total, _ in seen} == {5} and max(v for v, _, _ in seen) >= 1
+    assert all(" objective " in label for v, _, label in seen if v > 0)
 
     spikes = read_spike_counts(kw["metadata"]["nwb_path"], 0.05).expand_dims("trial")
     ref = HMMGLM(n_states=2, prior="none", random_state=2, max_iter=5, n_restarts=1).fit(spikes)
@@ -268,7 +272,12 @@ def test_adaptation_widget_tuning_panel(make_napari_viewer, qtbot):
     f = w.fields
     f["n_neurons"].value, f["n_stimuli"].value, f["adapter"].value = 12, 36, 30.0
     f["adaptor_probability"].value, f["recurrence"].value = 0.4, 0.3
-    _wait(qtbot, w, w.run())
+    worker = w.run()
+    seen = _record_progress(worker.pbar)
+    _wait(qtbot, w, worker)
+    # the gain solver's iterations drive the bar (two solves: before and after adaptation)
+    assert seen and all(total > 0 for _, total, _ in seen) and max(v for v, _, _ in seen) >= 1
+    assert all("gains" in label for _, _, label in seen)
     ref = simulate_adaptation(RecurrentGainNetwork(12, 36, recurrence=0.3), 30.0, 0.4)
     xr.testing.assert_identical(w.result, ref)
     ax_t, ax_g = w.figure.axes[:2]
