@@ -30,7 +30,7 @@ def test_manifest_validates():
 
 @pytest.mark.napari
 def test_qt_binding_is_qt6_and_one_for_all(qtbot):
-    """napari, matplotlib's Qt canvas and pytest-qt run on the same Qt6 binding (PyQt5 is gone)."""
+    """napari, matplotlib's Qt canvas and pytest-qt run on the same Qt6 binding."""
     import os
 
     import qtpy
