@@ -9,8 +9,9 @@ along ``view x up`` (in ``(z, y, x)`` components) and shows an orthographic proj
 A chiral object (a corner with three arms of different lengths along +z, +y, +x, each a GT
 instance of a FISBe-layout sample opened with the plugin's reader) is rendered from an oblique
 camera under Xvfb; each arm's pixels must lie in the direction that projection predicts. A slab
-nearer the viewer must hide one behind it. The same checks run on the volume flipped along ``z``
-(what a mirrored rendering shows) and must fail there.
+nearer the viewer (higher z) must hide one behind it at the default camera. Both checks must fail
+on the volume flipped along ``z`` (what a mirrored rendering shows) and with napari's camera made
+left-handed.
 """
 
 from __future__ import annotations
@@ -124,10 +125,10 @@ def _slabs() -> np.ndarray:
 
 
 def _near_fraction(viewer, layers) -> float:
-    """Camera looking along -z: the fraction of the drawn slab pixels that are the high-z slab's
-    (it hides the low-z slab when +z points towards the viewer)."""
+    """The default 3-D camera (x right and y down, as in 2-D): the fraction of the drawn slab
+    pixels that are the high-z slab's (it hides the low-z slab when +z points at the viewer)."""
     _show(viewer, layers, [{1: "#ff0000", 2: "#00ff00"}])
-    viewer.camera.set_view_direction((-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))
+    viewer.camera.angles = (0.0, 0.0, 0.0)  # napari's default 3-D camera
     img = viewer.screenshot(canvas_only=True, flash=False)
     near, far = len(_pixels(img, 0)), len(_pixels(img, 1))
     assert near + far > 100, "neither slab is drawn"
@@ -145,6 +146,9 @@ def test_3d_view_is_not_mirrored(make_napari_viewer, tmp_path):
     assert all(c > 0.95 for c in cos.values()), cos
     pred = _slabs()
     near = _near_fraction(viewer, _open_sample(tmp_path, "slabs", pred=pred))
+    # the default camera looks along -z with -y up: +z must point at the viewer
+    np.testing.assert_allclose(viewer.camera.view_direction, (-1, 0, 0), atol=1e-9)
+    np.testing.assert_allclose(viewer.camera.up_direction, (0, -1, 0), atol=1e-9)
     assert near > 0.2, near  # the high-z slab is in front (~0.3 of the drawn area)
 
     # a mirrored rendering (the volume flipped along z, shown as if it were the sample) fails both
@@ -153,3 +157,9 @@ def test_3d_view_is_not_mirrored(make_napari_viewer, tmp_path):
     assert not all(c > 0.95 for c in flipped.values())
     hidden = _near_fraction(viewer, _open_sample(tmp_path, "slabs-mirrored", pred=pred[:, ::-1]))
     assert hidden < 0.02, hidden
+
+    # and so does napari's own mirrored rendering: a left-handed camera (depth axis "away")
+    viewer.camera.orientation = ("away", "down", "right")
+    left = _arm_cosines(viewer, _open_sample(tmp_path, "tripod", gt=gt))
+    assert not all(c > 0.95 for c in left.values()), left
+    assert _near_fraction(viewer, _open_sample(tmp_path, "slabs", pred=pred)) < 0.02
