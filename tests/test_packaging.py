@@ -14,12 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name(s), where they differ
 CONDA_NAMES = {
     "torch": ["pytorch"],
-    "pyqt5": ["pyqt"],
     "dask": ["dask", "distributed"],
     "igraph": ["python-igraph"],
 }
 # not packaged on conda-forge: environment.yml takes them from PyPI in its pip section
-PIP_ONLY = {"mwatershed"}
+PIP_ONLY = {"mwatershed", "pyqt6"}
 
 
 def _pyproject_requirements() -> dict[str, Requirement]:

@@ -9,7 +9,10 @@ from neuroana._lazy import attach
 _LAZY = {
     "resolve_device": "neuroana.backend.device",
     "resolve_dtype": "neuroana.backend.device",
+    "FitCancelled": "neuroana.backend.fitloop",
+    "FitProgress": "neuroana.backend.fitloop",
     "FitResult": "neuroana.backend.fitloop",
+    "observe_fits": "neuroana.backend.fitloop",
     "atomic_save": "neuroana.backend.fitloop",
     "fit_loop": "neuroana.backend.fitloop",
     "make_generators": "neuroana.backend.seeding",

@@ -4,14 +4,20 @@ A model supplies ``step(iteration) -> dict`` of scalar metrics (an EM model runs
 M-step inside it, a gradient model one or more optimiser steps). The loop owns iteration,
 convergence on the relative change of a monitored metric, early stopping on a held-out metric,
 callbacks, a ``tqdm.auto`` progress bar, the history, and atomic checkpoints with resume.
+
+A client that did not call the estimator's ``fit`` itself (a GUI) observes and cancels every
+``fit_loop`` run inside a block through :func:`observe_fits`, a context-local hook: estimators'
+signatures stay as they are.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,95 @@ class FitResult:
     history: xr.Dataset
     best_iteration: int | None = None
     best_state: Any = field(default=None, repr=False)
+
+
+class FitCancelled(Exception):
+    """Raised by :func:`fit_loop` when the ``cancel`` test of :func:`observe_fits` turns true."""
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """One report of :func:`observe_fits`: a ``fit_loop`` run's position.
+
+    Attributes
+    ----------
+    desc : str
+        The run's label (``fit_loop``'s ``desc``).
+    run : int
+        1 for the first ``fit_loop`` run inside the ``observe_fits`` block, 2 for the next (an
+        estimator with restarts runs several).
+    iteration : int
+        Iterations done in this run (counted across resumes): 0 at the start, ``max_iter`` at most.
+    max_iter : int
+        The run's upper bound on iterations.
+    metrics : mapping
+        The latest iteration's metrics (empty at the start).
+    monitor : str
+        The metric the run's convergence test watches (its loss or log-likelihood).
+    """
+
+    desc: str
+    run: int
+    iteration: int
+    max_iter: int
+    metrics: Mapping[str, float]
+    monitor: str = "loss"
+
+    @property
+    def value(self) -> float | None:
+        """The monitored metric's latest value (None at the start)."""
+        return self.metrics.get(self.monitor)
+
+
+class _Observation:
+    def __init__(self, callback, cancel):
+        self.callback, self.cancel, self.runs = callback, cancel, 0
+
+
+_OBSERVER: contextvars.ContextVar[_Observation | None] = contextvars.ContextVar(
+    "neuroana_fit_observer", default=None
+)
+
+
+@contextlib.contextmanager
+def observe_fits(
+    callback: Callable[[FitProgress], None], cancel: Callable[[], bool] | None = None
+) -> Iterator[None]:
+    """Report every :func:`fit_loop` run inside the block to ``callback``; stop them on ``cancel``.
+
+    The hook is context-local (:mod:`contextvars`): it sees the fits run by this thread (or task)
+    inside the block, not those of other threads, and no estimator's signature carries it.
+
+    Parameters
+    ----------
+    callback : callable
+        ``callback(FitProgress)``: at the start of each run (``iteration`` 0) and after each
+        iteration. Called in the fitting thread; keep it quick.
+    cancel : callable, optional
+        Asked before each iteration; when it returns True, ``fit_loop`` writes its checkpoint (when
+        it has one, so ``resume`` continues) and raises :class:`FitCancelled`, which ends the
+        estimator's ``fit`` as a whole.
+
+    Examples
+    --------
+    >>> from neuroana.backend import FitCancelled, fit_loop, observe_fits
+    >>> seen = []
+    >>> with observe_fits(lambda p: seen.append((p.run, p.iteration, p.max_iter))):
+    ...     _ = fit_loop(lambda i: {"loss": 1.0 / (i + 1)}, max_iter=2, verbose=False)
+    ...     _ = fit_loop(lambda i: {"loss": 1.0}, max_iter=1, verbose=False)
+    >>> seen
+    [(1, 0, 2), (1, 1, 2), (1, 2, 2), (2, 0, 1), (2, 1, 1)]
+    >>> with observe_fits(lambda p: None, cancel=lambda: True):
+    ...     fit_loop(lambda i: {"loss": 1.0}, max_iter=5, verbose=False)
+    Traceback (most recent call last):
+    ...
+    neuroana.backend.fitloop.FitCancelled: fit cancelled before iteration 0 of 5
+    """
+    token = _OBSERVER.set(_Observation(callback, cancel))
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -199,10 +294,21 @@ def fit_loop(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=max_iter, initial=start, desc=desc, disable=not verbose, leave=False)
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer.runs += 1
+        run = observer.runs
+
+        def report(iteration: int, metrics: Mapping[str, float]) -> None:
+            observer.callback(FitProgress(desc, run, iteration, max_iter, metrics, monitor))
+
+        report(start, {})
     converged = False
     stop_reason = "max_iter"
     try:
         for it in range(start, max_iter):
+            if observer is not None and observer.cancel is not None and observer.cancel():
+                raise FitCancelled(f"fit cancelled before iteration {it} of {max_iter}")
             metrics = {k: float(v) for k, v in step(it).items()}
             for key in (monitor, early_stop):
                 if key is None:
@@ -219,6 +325,8 @@ def fit_loop(
             history.append(metrics)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:4]}, refresh=False)
+            if observer is not None:
+                report(it + 1, metrics)
 
             if early_stop is not None:
                 if metrics[early_stop] < best_value:
@@ -248,7 +356,7 @@ def fit_loop(
                 converged = True
                 stop_reason = "converged"
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, FitCancelled):
         # the interrupted iteration is not in the history: resume repeats it
         if history:
             save(len(history) - 1)

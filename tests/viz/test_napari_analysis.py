@@ -201,7 +201,7 @@ def test_connectome_widget_paints_fitted_communities(make_napari_viewer, qtbot, 
 
 
 @pytest.mark.napari
-def test_connectome_widget_reports_bad_n_components(make_napari_viewer, session_layer):
+def test_connectome_widget_reports_bad_input(make_napari_viewer, qtbot, session_layer):
     from neuroana.viz.napari._analysis_widgets import connectome_widget
 
     data, kw = session_layer
@@ -211,6 +211,14 @@ def test_connectome_widget_reports_bad_n_components(make_napari_viewer, session_
     w.n_components.value = "three"
     assert w.run() is None
     assert "'three'" in w.status.value and w.button.enabled
+    # an error inside the fit (in the worker thread) comes back to the status line
+    w.n_components.value, w.window.value = "1", 1e4
+    w.run()
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=60_000)
+    assert "connectome fit failed" in w.status.value and "longer than the recording" in (
+        w.status.value
+    )
+    assert w.result is None and [ly.name for ly in viewer.layers] == ["ROIs"]
 
 
 @pytest.mark.napari
@@ -226,10 +234,14 @@ def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, sessio
     w.bin_size.value, w.n_states.value, w.prior.value = 0.05, 2, "none"
     w.max_iter.value, w.n_restarts.value, w.random_state.value = 5, 1, 2
     worker = w.run()
+    seen = _record_progress(worker.pbar)
     # one fit at a time: a second analysis is refused (with a message) while this one runs
     other = adaptation_widget(viewer)
     assert other.run() is None and "another analysis is running" in other.status.value
     assert _wait(qtbot, w, worker) > 0
+    # determinate progress: EM iterations of max_iter, the EM objective in the label
+    assert {total for _, total, _ in seen} == {5} and max(v for v, _, _ in seen) >= 1
+    assert all(" objective " in label for v, _, label in seen if v > 0)
 
     spikes = read_spike_counts(kw["metadata"]["nwb_path"], 0.05).expand_dims("trial")
     ref = HMMGLM(n_states=2, prior="none", random_state=2, max_iter=5, n_restarts=1).fit(spikes)
@@ -260,7 +272,12 @@ def test_adaptation_widget_tuning_panel(make_napari_viewer, qtbot):
     f = w.fields
     f["n_neurons"].value, f["n_stimuli"].value, f["adapter"].value = 12, 36, 30.0
     f["adaptor_probability"].value, f["recurrence"].value = 0.4, 0.3
-    _wait(qtbot, w, w.run())
+    worker = w.run()
+    seen = _record_progress(worker.pbar)
+    _wait(qtbot, w, worker)
+    # the gain solver's iterations drive the bar (two solves: before and after adaptation)
+    assert seen and all(total > 0 for _, total, _ in seen) and max(v for v, _, _ in seen) >= 1
+    assert all("gains" in label for _, _, label in seen)
     ref = simulate_adaptation(RecurrentGainNetwork(12, 36, recurrence=0.3), 30.0, 0.4)
     xr.testing.assert_identical(w.result, ref)
     ax_t, ax_g = w.figure.axes[:2]
@@ -298,3 +315,60 @@ def test_community_layer_draws(make_napari_viewer, session_layer):
     layer.visible = False
     dark = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int).sum(-1) > 30
     assert dark.mean() < lit.mean() / 5
+
+
+def _record_progress(pbar):
+    """(value, total, label) of every progress event, in the order the activity dock sees them."""
+    seen = []
+    pbar.events.value.connect(lambda e: seen.append((pbar.n, pbar.total, pbar.desc)))
+    return seen
+
+
+@pytest.mark.napari
+def test_progress_is_determinate_and_cancel_adds_no_layer(make_napari_viewer, qtbot, session_layer):
+    from napari.utils import progress
+
+    from neuroana.viz.napari._analysis_widgets import connectome_widget
+
+    data, kw = session_layer
+    viewer = make_napari_viewer()
+    viewer.add_labels(data, **kw)
+    w = connectome_widget(viewer)
+    w.n_components.value, w.n_restarts.value, w.max_iter.value = "auto", 2, 150
+    worker = w.run()
+    assert w.cancel.enabled and not w.button.enabled
+    seen = _record_progress(worker.pbar)
+    _wait(qtbot, w, worker)
+    assert {total for _, total, _ in seen} == {150}  # determinate: iteration of max_iter
+    runs = [int(label.split("(run ")[1].split(")")[0]) for _, _, label in seen]
+    assert runs == sorted(runs) and runs[-1] > 1  # restarts x ranks: several fit_loop runs
+    for r in set(runs):
+        values = [v for (v, _, _), rr in zip(seen, runs, strict=True) if rr == r]
+        assert values == sorted(values)  # the value only increases within a run
+    assert max(v for v, _, _ in seen) >= 5
+    assert all(" loss " in label for v, _, label in seen if v > 0)  # the current loss is shown
+    assert worker.pbar not in progress._all_instances  # closed when the fit ended
+    full_runs = runs[-1]
+    assert "communities c0" in viewer.layers
+    for ly in [ly for ly in viewer.layers if ly.name.startswith("communities")]:
+        viewer.layers.remove(ly)
+
+    # cancel from the dock at the first reported iteration
+    worker = w.run()
+    seen = _record_progress(worker.pbar)
+    worker.pbar.events.value.connect(lambda e: e.value >= 1 and w.cancel.changed.emit(True))
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=120_000)
+    assert "cancelled; nothing was added" in w.status.value, w.status.value
+    assert w.result is None and not w.cancel.enabled
+    assert [ly.name for ly in viewer.layers] == ["ROIs"]  # no layer from the cancelled fit
+    runs = [int(label.split("(run ")[1].split(")")[0]) for _, _, label in seen]
+    assert runs and runs[-1] < full_runs  # stopped early, not run to the end and dropped
+    assert worker.pbar not in progress._all_instances
+    # the activity dock's own Cancel button (cancelable_progress.cancel) stops a fit too
+    worker = w.run()
+    worker.pbar.events.value.connect(lambda e: e.value >= 1 and worker.pbar.cancel())
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=120_000)
+    assert "cancelled" in w.status.value and w.result is None
+    # and the widget runs again afterwards
+    _wait(qtbot, w, w.run())
+    qtbot.waitUntil(lambda: "communities c0" in viewer.layers, timeout=10_000)

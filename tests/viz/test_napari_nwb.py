@@ -28,6 +28,54 @@ def test_manifest_validates():
         assert callable(getattr(mod, attr)), cmd.python_name
 
 
+@pytest.mark.napari
+def test_qt_binding_is_qt6_and_one_for_all(qtbot):
+    """napari, matplotlib's Qt canvas and pytest-qt run on the same Qt6 binding."""
+    import os
+
+    import qtpy
+    from matplotlib.backends.qt_compat import QtCore as mpl_qtcore
+    from pytestqt.qt_compat import qt_api
+
+    assert qtpy.API_NAME in ("PyQt6", "PySide6"), f"the Qt binding is {qtpy.API_NAME}"
+    binding = qtpy.API_NAME
+    assert qt_api.QtCore.__name__ == f"{binding}.QtCore"
+    assert mpl_qtcore.__name__ == f"{binding}.QtCore"
+    if os.environ.get("QT_API"):
+        assert binding.lower() == os.environ["QT_API"].lower()
+
+
+@pytest.mark.napari
+def test_qt_binding_keeps_none_alive(qtbot):
+    """Qt calls that return nothing leave None's reference count alone (PySide6 6.12.0 on Python
+    3.11 takes one per call: a long napari session then aborts with 'deallocating None')."""
+    import sys
+
+    from qtpy.QtWidgets import QLabel, QProgressBar
+
+    label, bar = QLabel(), QProgressBar()
+    before = sys.getrefcount(None)
+    for i in range(500):
+        label.setText(str(i))
+        bar.setValue(i % 100)
+    assert sys.getrefcount(None) - before > -50, "the Qt binding leaks references to None"
+
+
+def test_npe2_validate_passes():
+    """``npe2 validate neuroana``, as a plugin author (and the napari hub) runs it."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "neuroana"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "valid" in out.stdout
+
+
 def test_reader_only_claims_nwb(tmp_path):
     assert get_nwb_reader(str(tmp_path / "x.tif")) is None
     assert get_fisbe_reader(str(tmp_path)) is None  # a folder without volumes/raw
