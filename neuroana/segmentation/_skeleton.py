@@ -1,22 +1,54 @@
-"""Per-instance Lee skeletons computed on the bounding box (with a 1-voxel zero pad).
+"""Per-instance Lee skeletons computed on the bounding box (with a 1-voxel zero pad), concurrently.
 
 ``skimage.morphology.skeletonize`` on a 3-D mask is Lee (1994) thinning, which scans voxels in
 raster order and looks only at 26-neighbourhoods; cropping to the bounding box plus a zero border
 keeps the raster order and every neighbourhood, so the skeleton is the same as on the full
-volume (``tests/segmentation/test_skeleton.py`` checks this on the reference bank).
+volume (``tests/segmentation/test_skeleton_and_inputs.py`` checks this on the reference bank).
+
+The thinning kernel (``skimage.morphology._skeletonize_lee_cy._compute_thin_image``) runs with
+the GIL released, so the instances of a sample are thinned on a thread pool: as many threads as
+the cores this process may use (``os.sched_getaffinity``), never more than there are instances,
+largest bounding box first. The kernel is called on the already padded crop (what
+``skeletonize`` does after padding by one voxel); when that private name is missing in another
+scikit-image version, the public ``skeletonize`` is used on the same crop (same result, one more
+copy).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from skimage.morphology import skeletonize
 
-__all__ = ["skeleton_of_flat"]
+try:  # the GIL-free kernel behind skeletonize for 3-D input (scikit-image >= 0.16)
+    from skimage.morphology._skeletonize_lee_cy import _compute_thin_image
+except ImportError:  # pragma: no cover - depends on the installed scikit-image
+    _compute_thin_image = None
+
+__all__ = ["skeleton_of_flat", "skeletons_of_flats", "usable_cores"]
+
+Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def skeleton_of_flat(
-    flat: np.ndarray, shape: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def usable_cores() -> int:
+    """Number of CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _thin(padded: np.ndarray) -> np.ndarray:
+    """Lee thinning of a zero-padded uint8 mask (modified in place when the kernel is used)."""
+    if _compute_thin_image is not None:
+        return _compute_thin_image(padded).view(bool)
+    return skeletonize(padded.view(bool))
+
+
+def skeleton_of_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> Coords:
     """Skeleton voxel coordinates ``(z, y, x)`` (raster order) of the mask given by ``flat``."""
     if len(flat) == 0:
         e = np.zeros(0, dtype=np.intp)
@@ -24,11 +56,39 @@ def skeleton_of_flat(
     z, y, x = np.unravel_index(flat, shape)
     lo = (z.min(), y.min(), x.min())
     hi = (z.max(), y.max(), x.max())
-    crop = np.zeros(tuple(int(b - a + 3) for a, b in zip(lo, hi, strict=True)), dtype=bool)
-    crop[z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1] = True
-    sk = skeletonize(crop)
+    crop = np.zeros(tuple(int(b - a + 3) for a, b in zip(lo, hi, strict=True)), dtype=np.uint8)
+    local = (z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1)
+    crop[local] = 1
+    sk = _thin(crop)
     # thinning only deletes voxels: the skeleton is read at the mask's own voxels (no scan of the
     # crop), then put in raster order (what np.nonzero on the full volume gives)
-    sel = np.sort(flat[sk[z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1]])
+    sel = np.sort(flat[sk[local]])
     sz, sy, sx = np.unravel_index(sel, shape)
     return sz.astype(np.intp), sy.astype(np.intp), sx.astype(np.intp)
+
+
+def _bbox_volume(flat: np.ndarray, shape: tuple[int, int, int]) -> int:
+    """Voxels in the bounding box of ``flat``: what one thinning pass scans (for scheduling)."""
+    if len(flat) == 0:
+        return 0
+    return int(np.prod([int(c.max() - c.min() + 1) for c in np.unravel_index(flat, shape)]))
+
+
+def skeletons_of_flats(
+    flats: Sequence[np.ndarray], shape: tuple[int, int, int], n_threads: int | None = None
+) -> list[Coords]:
+    """:func:`skeleton_of_flat` of every mask in ``flats``, on up to ``n_threads`` threads.
+
+    ``n_threads=None`` uses :func:`usable_cores`; the result is the same for any thread count.
+    """
+    n = len(flats)
+    workers = min(n, usable_cores() if n_threads is None else max(1, int(n_threads)))
+    if workers <= 1:
+        return [skeleton_of_flat(f, shape) for f in flats]
+    order = sorted(range(n), key=lambda i: -_bbox_volume(flats[i], shape))
+    out: list = [None] * n
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {i: pool.submit(skeleton_of_flat, flats[i], shape) for i in order}
+        for i, fut in futures.items():
+            out[i] = fut.result()
+    return out

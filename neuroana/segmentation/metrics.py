@@ -37,7 +37,7 @@ from neuroana.segmentation._matching import (
     many_to_many,
     split_merge_counts,
 )
-from neuroana.segmentation._skeleton import skeleton_of_flat
+from neuroana.segmentation._skeleton import skeleton_of_flat, skeletons_of_flats
 from neuroana.segmentation.errors import EmptyGroundTruthError, FisbeInputError
 
 __all__ = ["THRESHOLDS", "evaluate_instances", "key_metrics"]
@@ -73,8 +73,8 @@ class _Sample:
     def __init__(self, gt: Instances, pred: Instances) -> None:
         self.gt, self.pred = gt, pred
         self.ng, self.np_ = gt.n, pred.n
-        self.gt_skel = [skeleton_of_flat(f, gt.shape) for f in gt.flat]
-        self.pred_skel = [skeleton_of_flat(f, pred.shape) for f in pred.flat]
+        skel = skeletons_of_flats(list(gt.flat) + list(pred.flat), gt.shape)
+        self.gt_skel, self.pred_skel = skel[: gt.n], skel[gt.n :]
         self._gt_mem: dict[int, SkeletonMembership] = {}
         self.recall = np.zeros((self.ng + 1, self.np_ + 1), dtype=np.float32)
         self.prec = np.zeros((self.ng + 1, self.np_ + 1), dtype=np.float32)
