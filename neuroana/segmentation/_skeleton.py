@@ -8,7 +8,8 @@ volume (``tests/segmentation/test_skeleton_and_inputs.py`` checks this on the re
 The thinning kernel (``skimage.morphology._skeletonize_lee_cy._compute_thin_image``) runs with
 the GIL released, so the instances of a sample are thinned on a thread pool: as many threads as
 the cores this process may use (``os.sched_getaffinity``), never more than there are instances,
-largest bounding box first. The kernel is called on the already padded crop (what
+largest bounding box first; the metrics start thinning the GT instances while the prediction is
+still being read (:func:`submit_skeletons`). The kernel is called on the already padded crop (what
 ``skeletonize`` does after padding by one voxel); when that private name is missing in another
 scikit-image version, the public ``skeletonize`` is used on the same crop (same result, one more
 copy).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from skimage.morphology import skeletonize
@@ -28,7 +29,7 @@ try:  # the GIL-free kernel behind skeletonize for 3-D input (scikit-image >= 0.
 except ImportError:  # pragma: no cover - depends on the installed scikit-image
     _compute_thin_image = None
 
-__all__ = ["skeleton_of_flat", "skeletons_of_flats", "usable_cores"]
+__all__ = ["skeleton_of_flat", "skeletons_of_flats", "submit_skeletons", "usable_cores"]
 
 Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -74,6 +75,18 @@ def _bbox_volume(flat: np.ndarray, shape: tuple[int, int, int]) -> int:
     return int(np.prod([int(c.max() - c.min() + 1) for c in np.unravel_index(flat, shape)]))
 
 
+def submit_skeletons(
+    pool: ThreadPoolExecutor, flats: Sequence[np.ndarray], shape: tuple[int, int, int]
+) -> list[Future]:
+    """Submit :func:`skeleton_of_flat` of every mask to ``pool``, largest bounding box first;
+    returns the futures in input order."""
+    order = sorted(range(len(flats)), key=lambda i: -_bbox_volume(flats[i], shape))
+    futures: list = [None] * len(flats)
+    for i in order:
+        futures[i] = pool.submit(skeleton_of_flat, flats[i], shape)
+    return futures
+
+
 def skeletons_of_flats(
     flats: Sequence[np.ndarray], shape: tuple[int, int, int], n_threads: int | None = None
 ) -> list[Coords]:
@@ -85,10 +98,5 @@ def skeletons_of_flats(
     workers = min(n, usable_cores() if n_threads is None else max(1, int(n_threads)))
     if workers <= 1:
         return [skeleton_of_flat(f, shape) for f in flats]
-    order = sorted(range(n), key=lambda i: -_bbox_volume(flats[i], shape))
-    out: list = [None] * n
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {i: pool.submit(skeleton_of_flat, flats[i], shape) for i in order}
-        for i, fut in futures.items():
-            out[i] = fut.result()
-    return out
+        return [f.result() for f in submit_skeletons(pool, flats, shape)]
