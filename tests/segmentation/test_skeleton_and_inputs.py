@@ -72,6 +72,26 @@ def test_threaded_skeletons_identical_to_public_skeletonize():
                 np.testing.assert_array_equal(a, b)
 
 
+def test_component_wise_skeleton_identical_to_full_volume():
+    # masks of many 26-connected components (thinned one bounding box each) and masks one slice
+    # thick in a deeper volume (must be thinned with all 6 borders, as on the full volume)
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    n_multi = 0
+    for t in range(12):
+        vol = ndimage.binary_dilation(rng.random((14, 24, 30)) < 0.02, iterations=1 + t % 2)
+        n_multi += ndimage.label(vol, np.ones((3, 3, 3)))[1] > 1
+        cases = [vol, np.zeros_like(vol)]
+        cases[1][5] = vol[5] | vol[6]  # one slice thick
+        for v in cases:
+            full = np.nonzero(skeletonize(v))
+            crop = skeleton_of_flat(np.flatnonzero(v), v.shape)
+            for a, b in zip(full, crop, strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert n_multi >= 6
+
+
 def _tube():
     gt = np.zeros((2, 10, 12, 120), np.uint8)
     gt[0, 2:7, 2:7, 2:118] = 1
