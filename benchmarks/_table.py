@@ -22,6 +22,7 @@ class Row:
     ratio: str
     target: str
     met: str
+    threads: str = "-"  # thread count of the measured side (and of the anchor when measured)
 
 
 def fmt(x: float, unit: str = "", digits: int = 2) -> str:
@@ -30,6 +31,12 @@ def fmt(x: float, unit: str = "", digits: int = 2) -> str:
 
 def met(ok: bool) -> str:
     return "yes" if ok else "NO"
+
+
+def threads_of(text: str) -> str:
+    """Thread count from the harness line ``N thread(s): ...`` (first occurrence), else ``-``."""
+    m = re.search(r"^(\d+) thread\(s\)", text, flags=re.M)
+    return m.group(1) if m else "-"
 
 
 def search(pattern: str, text: str, what: str) -> re.Match:

@@ -63,7 +63,7 @@ def main():
 # ----------------------------------------------------------------------------- run_all.py
 def parse_rows(out: str) -> list:
     """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
-    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+    from _table import NUM, Row, fmt, met, search, threads_of  # benchmarks/ is on sys.path
 
     m = search(rf"anchor\): {NUM}s\s+batched: {NUM}s", out, "timing line")
     loop, batched = float(m.group(1)), float(m.group(2))
@@ -74,12 +74,13 @@ def parse_rows(out: str) -> list:
             "adaptation",
             f"optimal gains wall s, {n.group(1)} conditions x {n.group(2)} neurons "
             f"(max rel. diff {err:.0e})",
-            "per-condition Newton loop",
+            "per-condition Newton loop (same run)",
             fmt(batched, " s"),
             fmt(loop, " s"),
             f"{loop / batched:.1f}x less",
             "faster, same gains (< 1e-6)",
             met(batched < loop and err < 1e-6),
+            threads_of(out),
         )
     ]
 

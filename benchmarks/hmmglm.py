@@ -234,27 +234,32 @@ def main():
 
 # ----------------------------------------------------------------------------- run_all.py
 def parse_rows(out: str) -> list:
-    """This script's rows of the ``run_all.py`` summary table, read from its printed output."""
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output.
+
+    Ours: median wall time of the fit; anchor: the paper code's recorded CPU seconds on the same
+    dataset (``../shared/hmmglm_reference``), not re-measured here.
+    """
     import re
 
-    from _table import NUM, Row, fmt, met  # benchmarks/ is on sys.path
+    from _table import NUM, Row, fmt, met, threads_of  # benchmarks/ is on sys.path
 
+    threads = threads_of(out)
     rows = []
     blocks = re.split(r"^seed(\d+):", out, flags=re.M)
     for seed, text in zip(blocks[1::2], blocks[2::2], strict=True):
         for m in re.finditer(rf"^(none|gaussian|onehot)\s+{NUM}\s+{NUM}\s+{NUM}x", text, re.M):
             model, ours, paper = m.group(1), float(m.group(2)), float(m.group(3))
-            need = 2.0 if model == "onehot" else 4.0
             rows.append(
                 Row(
                     "hmmglm",
-                    f"fit CPU s, seed{seed}, prior={model}",
-                    "paper code (onehot-hmmglm), CPU s",
+                    f"fit wall s, seed{seed}, prior={model}",
+                    "paper code (onehot-hmmglm), CPU s (recorded)",
                     fmt(ours, " s", 1),
                     fmt(paper, " s", 1),
                     f"{paper / ours:.1f}x less",
-                    f">= {need:g}x less",
-                    met(paper / ours >= need),
+                    ">= 15x less at 1 thread",
+                    met(paper / ours >= 15 and threads == "1"),
+                    threads,
                 )
             )
     if not rows:

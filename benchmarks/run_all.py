@@ -11,23 +11,24 @@ not disturbed by the others); its printed numbers are read back by the script's 
                                             # 64 adaptation conditions, no FISBe U-Net training
     python benchmarks/run_all.py --only hmmglm connectome --log-dir bench-logs
 
-Anchors (from the issues; see benchmarks/RESULTS.md for measured numbers and GPU results):
+Anchors and targets (issue 15; see benchmarks/RESULTS.md for measured numbers and GPU results).
+Every timing is the script's median WALL time over interleaved repeats at the thread count in the
+``threads`` column; the anchor column says "same run" when the anchor was measured in the same
+script run, "recorded" when it is a stored number:
 
-- connectome: CPU time of tensorly ``non_negative_parafac_hals`` to the same relative error, same
-  tensor and rank (target >= 3x less CPU time);
-- hmmglm: the one-hot HMM-GLM paper code's CPU seconds on its own simulated datasets
-  (``../shared/hmmglm_reference``; target >= 4x less for no prior / Gaussian, >= 2x for one-hot);
-- fisbe metrics: the official evaluation code on a 400 x 700 x 700 sample, ~85 s and ~16 GB
-  (target < 8 s wall and < 3 GB peak);
-- adaptation: a per-condition loop of the Newton gain solver vs the batched torch solve (target:
-  faster, with the same gains);
-- pretrain: held-out log-likelihood per window vs a per-neuron-rate Poisson baseline (target: higher)
-  and hub / excitatory edge AUROCs (targets >= 0.95 / >= 0.8);
-- fisbe baselines: S and avF1 next to the paper's baselines (reference only: synthetic volumes here,
-  real FISBe data there).
-
-Timings are CPU seconds where the scripts report them (robust to other load on a shared machine)
-and wall seconds otherwise; the table says which.
+- connectome: tensorly ``non_negative_parafac_hals`` to the same relative error, same tensor,
+  rank and threads, same run (target >= 5x less wall time);
+- hmmglm: the one-hot HMM-GLM paper code on its own simulated datasets, recorded CPU seconds
+  (``../shared/hmmglm_reference``; target >= 15x at 1 thread);
+- fisbe metrics: the official evaluation code on a 400 x 700 x 700 sample, recorded ~85 s and
+  ~16 GB (target <= 2 s wall and <= 2 GB peak);
+- adaptation: a per-condition loop of the Newton gain solver vs the batched torch solve, same run
+  (target: faster, with the same gains);
+- pretrain: held-out log-likelihood per window vs a per-neuron-rate Poisson baseline and hub /
+  excitatory edge AUROCs (see pretrain.py);
+- fisbe baselines: S and avF1 next to the paper's baselines (reference only);
+- startup (package-wide, :data:`GENERAL`): ``import neuroana.io`` <= 0.3 s and ``neuroana info
+  FILE`` <= 1 s, next to ``python -c pass`` measured in the same run.
 """
 
 from __future__ import annotations
@@ -57,15 +58,20 @@ class Bench:
     quick: tuple[str, ...] | None
 
 
+#: benchmarks of the package as a whole, not of one analysis (run after the registry's)
+GENERAL: tuple[Bench, ...] = (Bench("general", "startup", "startup.py", (), ("--repeats", "3")),)
+
+
 def benches() -> list[Bench]:
-    """Every benchmark of every registered analysis (:mod:`neuroana.analysis`), in registry order."""
+    """Every benchmark of every registered analysis (:mod:`neuroana.analysis`), in registry order,
+    then the package-wide ones (:data:`GENERAL`)."""
     from neuroana.analysis import analyses
 
     return [
         Bench(a.name, b.name, b.script, tuple(b.full), None if b.quick is None else tuple(b.quick))
         for a in analyses()
         for b in a.benchmarks
-    ]
+    ] + list(GENERAL)
 
 
 def parser(b: Bench):
@@ -102,9 +108,29 @@ def run_bench(b: Bench, quick: bool, log_dir: Path | None) -> tuple[list[Row], f
 
 
 def print_table(rows: list[Row]) -> None:
-    head = ("analysis", "measure", "anchor", "ours", "anchor value", "ratio", "target", "met?")
+    head = (
+        "analysis",
+        "measure",
+        "threads",
+        "anchor",
+        "ours",
+        "anchor value",
+        "ratio",
+        "target",
+        "met?",
+    )
     cells = [head] + [
-        (r.analysis, r.measure, r.anchor, r.ours, r.anchor_value, r.ratio, r.target, r.met)
+        (
+            r.analysis,
+            r.measure,
+            r.threads,
+            r.anchor,
+            r.ours,
+            r.anchor_value,
+            r.ratio,
+            r.target,
+            r.met,
+        )
         for r in rows
     ]
     print("| " + " | ".join(head) + " |")

@@ -129,5 +129,50 @@ def main(argv=None) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- run_all.py
+def parse_rows(out: str) -> list:
+    """This script's rows of the ``run_all.py`` summary table, read from its printed output.
+
+    The anchor is ``python -c pass`` (the interpreter's own start) measured in the same run.
+    """
+    from _table import NUM, Row, fmt, met, search  # benchmarks/ is on sys.path
+
+    block = out.split("[compare]")[0]  # this checkout only
+
+    def med(label: str) -> float:
+        return float(search(rf"^\s+{label}\s+{NUM} s", block, label).group(1))
+
+    base = med(r"python -c pass \(anchor\)")
+    imp = med(r"import neuroana\.io \(importtime, cumulative\)")
+    imp_wall = med(r"python -c 'import neuroana\.io' \(process wall\)")
+    info = med(r"neuroana info FILE \(wall\)")
+    torch = search(r"torch imported by `import neuroana.io`: (\w+)", block, "torch").group(1)
+    anchor = "python -c pass (same run)"
+    return [
+        Row(
+            "general",
+            f"python -c 'import neuroana.io' wall s (importtime {imp:.3f} s; torch: {torch})",
+            anchor,
+            fmt(imp_wall, " s", 3),
+            fmt(base, " s", 3),
+            f"{imp_wall - base:+.3f} s",
+            "<= 0.3 s over python start, no torch",
+            met(imp_wall - base <= 0.3 and torch == "False"),
+            "1",
+        ),
+        Row(
+            "general",
+            "neuroana info FILE wall s (whole process)",
+            anchor,
+            fmt(info, " s", 3),
+            fmt(base, " s", 3),
+            f"{info - base:+.3f} s",
+            "<= 1 s",
+            met(info <= 1.0),
+            "1",
+        ),
+    ]
+
+
 if __name__ == "__main__":
     sys.exit(main())

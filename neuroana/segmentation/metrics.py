@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from neuroana.segmentation._matching import (
     many_to_many,
     split_merge_counts,
 )
-from neuroana.segmentation._skeleton import skeleton_of_flat
+from neuroana.segmentation._skeleton import skeleton_of_flat, submit_skeletons, usable_cores
 from neuroana.segmentation.errors import EmptyGroundTruthError, FisbeInputError
 
 __all__ = ["THRESHOLDS", "evaluate_instances", "key_metrics"]
@@ -70,11 +71,10 @@ def _py(obj):
 class _Sample:
     """Skeletons and localisation matrices of one sample, computed once."""
 
-    def __init__(self, gt: Instances, pred: Instances) -> None:
+    def __init__(self, gt: Instances, pred: Instances, gt_skel: list, pred_skel: list) -> None:
         self.gt, self.pred = gt, pred
         self.ng, self.np_ = gt.n, pred.n
-        self.gt_skel = [skeleton_of_flat(f, gt.shape) for f in gt.flat]
-        self.pred_skel = [skeleton_of_flat(f, pred.shape) for f in pred.flat]
+        self.gt_skel, self.pred_skel = gt_skel, pred_skel
         self._gt_mem: dict[int, SkeletonMembership] = {}
         self.recall = np.zeros((self.ng + 1, self.np_ + 1), dtype=np.float32)
         self.prec = np.zeros((self.ng + 1, self.np_ + 1), dtype=np.float32)
@@ -221,7 +221,6 @@ def _prepare(gt, pred, labeling: str, dim_neurons: Sequence[int]) -> tuple[_Samp
             f"gt of shape {g.shape} holds no instance (all zero); expected at least one "
             "(the official code raises ZeroDivisionError here)"
         )
-    pi = build_instances(p, MIN_SIZE)
     dim_rel = []
     for v in dim_neurons:
         hit = np.flatnonzero(gi.fw_values == int(v))
@@ -230,7 +229,19 @@ def _prepare(gt, pred, labeling: str, dim_neurons: Sequence[int]) -> tuple[_Samp
                 f"dim_neurons value {v} is not a GT label; GT labels are {gi.fw_values.tolist()}"
             )
         dim_rel.append(int(gi.fw_ids[hit[0]]))
-    return _Sample(gi, pi), dim_rel
+    # GT instances are thinned (GIL released) while the prediction is read
+    with ThreadPoolExecutor(max_workers=usable_cores()) as pool:
+        gt_fut = submit_skeletons(pool, gi.flat, gi.shape)
+        try:
+            pi = build_instances(p, MIN_SIZE)
+        except BaseException:
+            for f in gt_fut:
+                f.cancel()
+            raise
+        pred_fut = submit_skeletons(pool, pi.flat, pi.shape)
+        gt_skel = [f.result() for f in gt_fut]
+        pred_skel = [f.result() for f in pred_fut]
+    return _Sample(gi, pi, gt_skel, pred_skel), dim_rel
 
 
 def evaluate_instances(

@@ -17,7 +17,7 @@ from neuroana.segmentation import (
     evaluate_instances,
     key_metrics,
 )
-from neuroana.segmentation._skeleton import skeleton_of_flat
+from neuroana.segmentation._skeleton import skeleton_of_flat, skeletons_of_flats
 
 
 def test_bbox_skeleton_identical_to_full_volume(shared_dir):
@@ -54,6 +54,42 @@ def test_touching_border_instance_skeleton_identical():
     assert len(full[0]) > 0
     for a, b in zip(full, crop, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_threaded_skeletons_identical_to_public_skeletonize():
+    # the pool calls skimage's GIL-free kernel on the padded crop: every thread count must give
+    # what the public skeletonize gives on the full volume, in input order
+    vol = make_fisbe_volume((24, 48, 48), n_neurons=5, raw=False, random_state=4)["gt"].values
+    flats = [np.flatnonzero(vol[c]) for c in range(vol.shape[0])]
+    flats.append(flats[0][:0])  # an empty instance keeps its place
+    full = [np.nonzero(skeletonize(vol[c] > 0)) for c in range(vol.shape[0])]
+    for n_threads in (1, 2, 3):
+        got = skeletons_of_flats(flats, vol.shape[1:], n_threads=n_threads)
+        assert len(got) == len(flats) and len(got[-1][0]) == 0
+        for ref, sk in zip(full, got, strict=False):
+            assert len(ref[0]) > 0
+            for a, b in zip(ref, sk, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_component_wise_skeleton_identical_to_full_volume():
+    # masks of many 26-connected components (thinned one bounding box each) and masks one slice
+    # thick in a deeper volume (must be thinned with all 6 borders, as on the full volume)
+    from scipy import ndimage
+
+    rng = np.random.default_rng(2)
+    n_multi = 0
+    for t in range(12):
+        vol = ndimage.binary_dilation(rng.random((14, 24, 30)) < 0.02, iterations=1 + t % 2)
+        n_multi += ndimage.label(vol, np.ones((3, 3, 3)))[1] > 1
+        cases = [vol, np.zeros_like(vol)]
+        cases[1][5] = vol[5] | vol[6]  # one slice thick
+        for v in cases:
+            full = np.nonzero(skeletonize(v))
+            crop = skeleton_of_flat(np.flatnonzero(v), v.shape)
+            for a, b in zip(full, crop, strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert n_multi >= 6
 
 
 def _tube():
