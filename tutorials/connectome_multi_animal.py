@@ -60,7 +60,7 @@ epochs
 
 # %%
 t0 = time.perf_counter()
-dc = DynamicConnectome().fit(traces, epochs=epochs)
+dc = DynamicConnectome(random_state=0).fit(traces, epochs=epochs)
 print(f"fitted in {time.perf_counter() - t0:.0f} s; rank {dc.result_.attrs['rank']}")
 print(dc.rank_selection_.rule)
 dc.rank_selection_.table.to_dataframe().round(3)

@@ -60,7 +60,12 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter1d
 
 from neuroana.backend import resolve_device
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
+
+
+def _require_numeric(dtype: np.dtype, what: str) -> None:
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise ConnectomeInputError(f"{what} have dtype {dtype}; expected numeric traces")
 
 
 def stack_animals(traces) -> xr.DataArray:
@@ -86,13 +91,16 @@ def stack_animals(traces) -> xr.DataArray:
         names, items = list(range(len(traces))), list(traces)
     else:
         if not isinstance(traces, xr.DataArray):
-            arr = np.asarray(traces, dtype=float)
+            arr = np.asarray(traces)
+            _require_numeric(arr.dtype, "traces")
+            arr = arr.astype(float)
             dims = ("time", "roi", "animal")[: arr.ndim]
             if arr.ndim not in (2, 3):
                 raise ConnectomeInputError(
                     f"traces have shape {arr.shape}; expected (time, roi) or (time, roi, animal)"
                 )
             traces = xr.DataArray(arr, dims=dims)
+        _require_numeric(traces.dtype, "traces")
         if set(traces.dims) == {"time", "roi"}:
             return traces.transpose("time", "roi").expand_dims(animal=[0], axis=2).astype(float)
         if set(traces.dims) == {"time", "roi", "animal"}:
@@ -120,6 +128,7 @@ def stack_animals(traces) -> xr.DataArray:
                 f"animal {name!r}: roi label(s) {dup} occur more than once; expected one trace per "
                 "neuron label within an animal"
             )
+        _require_numeric(t.dtype, f"animal {name!r}")
         arrays.append(t.astype(float))
     if len(arrays) > 1:
         sets = [set(a["roi"].values.tolist()) for a in arrays]
@@ -164,6 +173,10 @@ def stack_animals(traces) -> xr.DataArray:
 
 def _validate_traces(x: np.ndarray, rois) -> np.ndarray:
     """Return the (roi, animal) 'present' mask; raise on partial NaNs and constant traces."""
+    if x.shape[0] < 2:
+        raise ConnectomeInputError(
+            f"traces have {x.shape[0]} time sample(s); expected a recording of several windows"
+        )
     nan = np.isnan(x)
     present = ~nan.all(axis=0)
     partial = nan.any(axis=0) & present

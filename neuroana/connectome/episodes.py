@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 class Epochs(NamedTuple):

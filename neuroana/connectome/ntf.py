@@ -24,7 +24,7 @@ import xarray as xr
 
 from neuroana.backend import fit_loop, make_generators, resolve_device, resolve_dtype
 from neuroana.connectome._hals import _EPS, Problem, State, iterate, rebalance
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 class NTFFit(NamedTuple):
@@ -85,6 +85,16 @@ def _random_init(
     ]
 
 
+def _randomized_svd(a: torch.Tensor, q: int, gen: torch.Generator, n_iter: int = 3):
+    """Rank-``q`` truncated SVD of ``a`` by a randomised range finder drawing from ``gen``."""
+    g = torch.randn((a.shape[1], q), generator=gen, device=a.device, dtype=a.dtype)
+    basis = torch.linalg.qr(a @ g).Q
+    for _ in range(n_iter):
+        basis = torch.linalg.qr(a @ torch.linalg.qr(a.T @ basis).Q).Q
+    ub, s, vh = torch.linalg.svd(basis.T @ a, full_matrices=False)
+    return basis @ ub, s, vh.T
+
+
 def _nndsvd_init(
     x: torch.Tensor,
     w: torch.Tensor | None,
@@ -101,14 +111,11 @@ def _nndsvd_init(
         mean = float((w * x).sum() / w.sum().clamp_min(1.0))
         x = torch.where(w > 0, x, torch.full_like(x, mean))
     order = x.ndim
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen, device=gen.device).item())
     factors = []
     for n in range(order):
         unf = x.movedim(n, 0).reshape(x.shape[n], -1)
         q = min(rank + 4, min(unf.shape))
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-            torch.manual_seed(seed + n)
-            u, s, v = torch.svd_lowrank(unf, q=q, niter=3)
+        u, s, v = _randomized_svd(unf, q, gen)
         cols = []
         for k in range(rank):
             if k >= u.shape[1]:
@@ -202,9 +209,15 @@ def _as_tensor_and_weights(
     dims = None
     if isinstance(tensor, xr.DataArray):
         dims = tuple(str(d) for d in tensor.dims)
-        arr = np.asarray(tensor.values, dtype=float)
-    else:
-        arr = np.asarray(tensor, dtype=float)
+        tensor = tensor.values
+    arr = np.asarray(tensor)
+    if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise ConnectomeInputError(f"tensor has dtype {arr.dtype}; expected a numeric tensor")
+    arr = arr.astype(float)
+    if np.isinf(arr).any():
+        raise ConnectomeInputError(
+            "tensor has infinite entries; expected finite values (NaN marks a missing entry)"
+        )
     if arr.ndim < 2:
         raise ConnectomeInputError(
             f"tensor has {arr.ndim} dim(s) (shape {arr.shape}); expected at least 2 modes"
@@ -343,6 +356,13 @@ def ntf(
     if n_inner < 1:
         raise ConnectomeInputError(f"n_inner={n_inner!r}; expected >= 1")
     arr, w, _ = _as_tensor_and_weights(tensor, mask, weights)
+    n_obs = arr.size if w is None else int((w > 0).sum())
+    n_par = rank * sum(arr.shape)
+    if n_obs < n_par:
+        raise ConnectomeInputError(
+            f"tensor of shape {arr.shape} has {n_obs} observed entries, fewer than the "
+            f"{n_par} free parameters of a rank-{rank} model; expected more data or a lower rank"
+        )
     dev = resolve_device(device)
     dt = (
         resolve_dtype(dtype)

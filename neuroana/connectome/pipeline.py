@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 DATA_KEYS: dict[str, bool] = {
     "name": False,
@@ -88,7 +88,7 @@ def read_inputs(paths: Sequence[pathlib.Path], data: Mapping[str, Any]) -> dict[
     >>> read_inputs(["a.nwb", "b.nwb"], {})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    neuroana.connectome.errors.ConnectomeInputError: inputs a.nwb, b.nwb: several animals ...
+    neuroana.errors.ConnectomeInputError: inputs a.nwb, b.nwb: several animals ...
     """
     from neuroana.io import read_roi_traces
 
@@ -124,9 +124,10 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
 
     The Dataset holds ``affinity`` and the variables of ``result_`` (factors, communities,
     coverage; with epochs the ``episode_*`` variables) and the rank-selection table
-    (``rank_stability``, ``rank_error`` on a ``rank`` dim) when the rank was chosen. The summary
-    has the rank, the reconstruction error, the communities per component and, with epochs, per
-    episode: its components, number of communities and animal loadings.
+    (``rank_stability``, ``rank_error`` on a ``rank`` dim) when the rank was chosen. The summary's
+    ``fitted`` part has the rank, its rule and the communities per component; its ``scores`` part
+    the reconstruction error and, with epochs, per episode: its components, number of communities
+    and animal loadings.
     """
     res = estimator.result_
     ds = res.copy()
@@ -141,14 +142,14 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
         if ds[name].dtype == bool:
             ds[name] = ds[name].astype(np.int8)
     ds.attrs = {"rank": int(res.attrs["rank"])}
-    summary: dict[str, Any] = {
+    fitted: dict[str, Any] = {
         "n_components": int(res.attrs["rank"]),
-        "reconstruction_error": float(res.attrs["reconstruction_error"]),
         "n_communities": np.asarray(res["n_communities"]).tolist(),
         "rank_rule": None if sel is None else sel.rule,
     }
+    scores: dict[str, Any] = {"reconstruction_error": float(res.attrs["reconstruction_error"])}
     if "episode" in res.dims:
-        summary["episodes"] = {
+        scores["episodes"] = {
             str(name): {
                 "components": np.flatnonzero(res["episode_members"].values[e]).tolist(),
                 "n_communities": int(res["episode_n_communities"].values[e]),
@@ -165,4 +166,4 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
             }
             for e, name in enumerate(res["episode"].values)
         }
-    return ds, summary
+    return ds, {"fitted": fitted, "scores": scores}
