@@ -4,7 +4,9 @@ Pairwise affinities per time window -> non-negative tensor factorisation (pair x
 -> weighted community detection on each component's pair factor. The public entry points are
 :class:`DynamicConnectome` and :class:`NonNegativeTensorFactorization` (:mod:`.estimator`); the
 cores are :mod:`.affinity`, :mod:`.ntf`, :mod:`.rank`, :mod:`.communities`, :mod:`.episodes`,
-:mod:`.matching` and :mod:`.baseline`. Names are imported lazily (PEP 562).
+:mod:`.matching` and :mod:`.baseline`. Names are imported lazily (PEP 562). The
+functional NTF is :func:`neuroana.connectome.ntf.ntf` (the package attribute ``ntf`` is that
+module, so the function is not re-exported under the same name).
 """
 
 from neuroana._lazy import attach
@@ -25,7 +27,6 @@ _LAZY = {
     "episode_groups": "neuroana.connectome.episodes",
     "factor_match_score": "neuroana.connectome.matching",
     "modularity": "neuroana.connectome.communities",
-    "ntf": "neuroana.connectome.ntf",
     "pair_to_matrix": "neuroana.connectome.affinity",
     "per_animal_communities": "neuroana.connectome.baseline",
     "select_rank": "neuroana.connectome.rank",

@@ -360,11 +360,7 @@ def compute_affinity(
             cj = torch.as_tensor(jj[s : s + chunk_pairs], device=dev)
             vals = _pair_values(z, ci, cj)
             out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
-        missing = ~(present[ii, a] & present[jj, a])
-        if baseline == "mean" and (~missing).any():
-            level = out[~missing, :, a].mean(0, keepdims=True)
-            out[:, :, a] = np.maximum(out[:, :, a] - level, 0.0)
-        out[missing, :, a] = np.nan
+        out[~(present[ii, a] & present[jj, a]), :, a] = np.nan
     time = da["time"].values if "time" in da.coords else np.arange(n_time) / factor
     t = np.asarray(time, dtype=float)
     coords = {
@@ -377,6 +373,8 @@ def compute_affinity(
     if "animal" in da.coords:
         coords["animal"] = da["animal"].values
     res = xr.DataArray(out, dims=("pair", "window", "animal"), coords=coords, name="affinity")
+    if baseline == "mean":
+        res = np.maximum(subtract_floor(res), 0.0)
     res.attrs.update(
         method=method,
         scale=float(scale),
@@ -386,6 +384,26 @@ def compute_affinity(
         step_samples=hop,
     )
     return res
+
+
+def subtract_floor(affinity: xr.DataArray) -> xr.DataArray:
+    """Subtract from every ``(window, animal)`` slice its mean over the observed pairs (signed).
+
+    The mean is the *noise floor* of clipped correlations (see the module docstring); the result
+    is negative for pairs below their window's level and NaN where unobserved. ``baseline="mean"``
+    is this, clipped at 0.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroana.connectome.affinity import subtract_floor
+    >>> a = xr.DataArray(np.array([[[0.1]], [[0.3]], [[np.nan]]]), dims=("pair", "window", "animal"))
+    >>> subtract_floor(a).values.ravel().round(2).tolist()
+    [-0.1, 0.1, nan]
+    """
+    out = affinity - affinity.mean("pair", skipna=True)
+    out.attrs = dict(affinity.attrs)
+    return out
 
 
 def pair_to_matrix(values, n_roi: int | None = None) -> np.ndarray:

@@ -15,7 +15,12 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from neuroana.connectome.affinity import compute_affinity, pair_to_matrix, stack_animals
+from neuroana.connectome.affinity import (
+    compute_affinity,
+    pair_to_matrix,
+    stack_animals,
+    subtract_floor,
+)
 from neuroana.connectome.communities import detect_communities
 from neuroana.connectome.episodes import as_epochs, episode_groups
 from neuroana.connectome.ntf import ntf
@@ -228,10 +233,11 @@ class DynamicConnectome(BaseEstimator):
         ``episode_share`` and ``episode_members`` (``episode``, ``component``),
         ``episode_affinity`` (``episode``, ``pair``: the group affinity),
         ``episode_communities`` (``episode``, ``roi``; ``-1`` everywhere for an episode without
-        components), ``episode_n_communities``, ``episode_animal_loading`` and
-        ``episode_animal_factor`` (``episode``, ``animal``; see
-        :mod:`neuroana.connectome.episodes`: the loading is floor-corrected, the factor is the
-        weighted CP animal factor; both over their largest value).
+        components), ``episode_n_communities`` and ``episode_animal_loading`` (``episode``,
+        ``animal``: the animal mode refitted to the floor-free tensor over the episode's windows,
+        over its largest value; the measure of whether an animal takes part in an episode, see
+        :mod:`neuroana.connectome.episodes`; ``animal_factor`` is the fit to the clipped tensor
+        and keeps its noise floor).
 
     Examples
     --------
@@ -312,16 +318,22 @@ class DynamicConnectome(BaseEstimator):
                 )
             dt = float(np.median(np.diff(t))) if t.size > 1 else 0.0
             ep = as_epochs(epochs, float(t[0]), float(t[-1]), tolerance=dt)
-        aff = compute_affinity(
+        if self.baseline not in ("none", "mean"):
+            raise ConnectomeInputError(f"baseline={self.baseline!r}; expected 'none' or 'mean'")
+        raw = compute_affinity(
             stacked,
             window=self.window,
             step=self.window if self.step is None else self.step,
             method=self.affinity,
             scale=self.scale,
             detrend=self.detrend,
-            baseline=self.baseline,
+            baseline="none",
             device=self.device,
         )
+        # the floor-free (signed) tensor; the factorisation fits its non-negative part
+        signed = subtract_floor(raw) if self.baseline == "mean" else raw
+        aff = np.maximum(signed, 0.0)
+        aff.attrs.update(raw.attrs, baseline=self.baseline)
         rank, sel = self._rank(aff, ep)
         init = None if sel is None else sel.models[rank]
         est = NonNegativeTensorFactorization(
@@ -357,7 +369,7 @@ class DynamicConnectome(BaseEstimator):
         result["covers_animal"] = af > thr * af.max("animal")
         self.affinity_ = aff
         if ep is not None:
-            result = result.merge(self._episodes(f, ep, observed, n_roi, rois))
+            result = result.merge(self._episodes(f, ep, observed, n_roi, rois, signed.values))
         result.attrs.update(rank=rank, reconstruction_error=est.reconstruction_error_)
         self.affinity_ = aff
         self.ntf_ = est
@@ -406,7 +418,7 @@ class DynamicConnectome(BaseEstimator):
             random_state=self.random_state,
         )
 
-    def _episodes(self, f: xr.Dataset, ep, observed, n_roi: int, rois) -> xr.Dataset:
+    def _episodes(self, f: xr.Dataset, ep, observed, n_roi: int, rois, signed) -> xr.Dataset:
         wf = f["window_factor"]
         g = episode_groups(
             f["pair_factor"].values,
@@ -416,7 +428,7 @@ class DynamicConnectome(BaseEstimator):
             wf["time"].values,
             ep,
             self.episode_threshold,
-            affinity=self.affinity_.values,
+            floor_free=signed,
         )
         n_ep = len(ep.start)
         labels = np.full((n_ep, n_roi), -1)
@@ -445,7 +457,6 @@ class DynamicConnectome(BaseEstimator):
                 "episode_communities": (("episode", "roi"), labels),
                 "episode_n_communities": ("episode", ncom),
                 "episode_animal_loading": (("episode", "animal"), g.animal_loading),
-                "episode_animal_factor": (("episode", "animal"), g.animal_factor),
             },
             coords={**coords, **animal},
         )

@@ -341,7 +341,7 @@ def ntf(
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroana.connectome import ntf
+    >>> from neuroana.connectome.ntf import ntf
     >>> rng = np.random.default_rng(0)
     >>> a, b, c = rng.random((20, 2)), rng.random((15, 2)), rng.random((10, 2))
     >>> x = np.einsum("ir,jr,kr->ijk", a, b, c)
@@ -471,3 +471,42 @@ def _explicit_init(init, shape, rank, n_restarts, dev, dt) -> list[torch.Tensor]
             raise ConnectomeInputError(f"init factor {n} must be finite and >= 0")
         out.append(torch.as_tensor(np.array(a), dtype=dt, device=dev).clone())
     return out
+
+
+def refit_factor(
+    tensor: np.ndarray, factors: Sequence[np.ndarray], weights: np.ndarray, mode: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-estimate one mode's factor by non-negative least squares, the other modes fixed.
+
+    ``tensor`` may be signed and holds NaN where unobserved; ``factors`` are the ``(I_n, R)``
+    unit-norm factors of a CP model with ``weights``. Every slice ``tensor[..., i, ...]`` of
+    ``mode`` is fitted as a non-negative combination of the components' fixed outer products
+    (over its observed entries). Returns the new unit-norm factor and the new weights
+    (``weights`` times the norm of each refitted column; 0 for a column refitted to 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.connectome.ntf import refit_factor
+    >>> a, b = np.array([[1.0], [0.0]]), np.array([[0.6], [0.8]])
+    >>> x = np.einsum("ir,jr->ij", a, b * 2.0) - 0.1  # signed: a floor below zero
+    >>> f, w = refit_factor(x, [a, b], np.array([1.0]), mode=1)
+    >>> np.round(f.ravel(), 2).tolist(), bool(w[0] > 1)
+    ([0.59, 0.81], True)
+    """
+    from scipy.optimize import nnls
+
+    x = np.moveaxis(np.asarray(tensor, dtype=float), mode, -1)
+    others = [np.asarray(f, dtype=float) for n, f in enumerate(factors) if n != mode]
+    design = others[0] * np.asarray(weights, dtype=float)
+    for f in others[1:]:
+        design = (design[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.zeros((x.shape[-1], design.shape[1]))
+    for i in range(x.shape[-1]):
+        ok = np.isfinite(flat[:, i])
+        if ok.any():
+            out[i] = nnls(design[ok], flat[ok, i])[0]
+    norm = np.linalg.norm(out, axis=0)
+    unit = out / np.where(norm > 0, norm, 1.0)
+    return unit, np.asarray(weights, dtype=float) * norm
