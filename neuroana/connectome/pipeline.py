@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neuroana.errors import ConnectomeInputError
+from neuroana.connectome.errors import ConnectomeInputError
 
 DATA_KEYS: dict[str, bool] = {
     "name": False,
@@ -124,10 +124,9 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
 
     The Dataset holds ``affinity`` and the variables of ``result_`` (factors, communities,
     coverage; with epochs the ``episode_*`` variables) and the rank-selection table
-    (``rank_stability``, ``rank_error`` on a ``rank`` dim) when the rank was chosen. The summary's
-    ``fitted`` part has the rank, its rule and the communities per component; its ``scores`` part
-    the reconstruction error and, with epochs, per episode: its components, number of communities
-    and animal loadings.
+    (``rank_stability``, ``rank_error`` on a ``rank`` dim) when the rank was chosen. The summary
+    is ``{"fitted": {"rank": ...}, "scores": ...}``; its scores have the rank, the reconstruction error, the communities per component and, with epochs, per
+    episode: its components, number of communities and animal loadings.
     """
     res = estimator.result_
     ds = res.copy()
@@ -142,14 +141,14 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
         if ds[name].dtype == bool:
             ds[name] = ds[name].astype(np.int8)
     ds.attrs = {"rank": int(res.attrs["rank"])}
-    fitted: dict[str, Any] = {
+    summary: dict[str, Any] = {
         "n_components": int(res.attrs["rank"]),
+        "reconstruction_error": float(res.attrs["reconstruction_error"]),
         "n_communities": np.asarray(res["n_communities"]).tolist(),
         "rank_rule": None if sel is None else sel.rule,
     }
-    scores: dict[str, Any] = {"reconstruction_error": float(res.attrs["reconstruction_error"])}
     if "episode" in res.dims:
-        scores["episodes"] = {
+        summary["episodes"] = {
             str(name): {
                 "components": np.flatnonzero(res["episode_members"].values[e]).tolist(),
                 "n_communities": int(res["episode_n_communities"].values[e]),
@@ -166,4 +165,4 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
             }
             for e, name in enumerate(res["episode"].values)
         }
-    return ds, {"fitted": fitted, "scores": scores}
+    return ds, {"fitted": {"rank": int(res.attrs["rank"])}, "scores": summary}

@@ -14,7 +14,7 @@ import xarray as xr
 import yaml
 from connectome_scoring import baseline_nmi, episode_nmi
 
-from neuroana.connectome import DynamicConnectome
+from neuroana.connectome import ConnectomeInputError, DynamicConnectome
 from neuroana.datasets.connectome_sim import make_calcium_recordings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_runner_on_public_case_matches_api_and_leaves_inputs_unchanged(case, tmp
 def test_runner_refuses_several_files_without_a_label_column(tmp_path):
     from neuroana.datasets import make_session
     from neuroana.io import write_session_nwb
-    from neuroana.runner import ConfigError, run_config
+    from neuroana.runner import run_config
 
     paths = [
         write_session_nwb(
@@ -154,7 +154,8 @@ def test_runner_refuses_several_files_without_a_label_column(tmp_path):
     before = _digest(paths)
     cfg = {"analysis": "connectome", "inputs": [p.name for p in paths], "output": "out"}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ConfigError, match=r"m0\.nwb, m1\.nwb.*roi_label.*shared_ids"):
+    # the pipeline's read_inputs refuses (a ValueError naming the files and the options)
+    with pytest.raises(ConnectomeInputError, match=r"m0\.nwb, m1\.nwb.*roi_label.*shared_ids"):
         run_config(tmp_path / "run.yaml")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert _digest(paths) == before
