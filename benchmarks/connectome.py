@@ -40,8 +40,11 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from neuroana.connectome import factor_match_score, ntf  # noqa: E402
-from neuroana.connectome.ntf import fit_threads  # noqa: E402
+from neuroana.connectome import factor_match_score  # noqa: E402
+from neuroana.connectome.ntf import (
+    fit_threads,  # noqa: E402
+    ntf,  # noqa: E402
+)
 
 
 def planted(n_rois, n_windows, n_animals, rank, noise, seed):

@@ -110,7 +110,7 @@ def _generated(cfg):
 
 def run_set(name: str, d: dict) -> None:
     t0 = time.perf_counter()
-    dc = DynamicConnectome().fit(d["traces"], epochs=d["epochs"])
+    dc = DynamicConnectome(random_state=0).fit(d["traces"], epochs=d["epochs"])
     fit_s = time.perf_counter() - t0
     res = dc.result_
     ours = episode_nmi(res, d["truth"])
@@ -142,7 +142,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     print(
-        "DynamicConnectome() defaults; NMI on the neurons it placed; baseline = per-animal "
+        "DynamicConnectome(random_state=0) (defaults, seeded); NMI on the neurons it placed; "
+        "baseline = per-animal "
         "windowed correlation (60 s) + spectral clustering with the true k"
     )
     if (CASE / "truth.json").is_file():

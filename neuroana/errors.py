@@ -30,6 +30,7 @@ __all__ = [
     "AdaptationInputError",
     "BenucciFormatError",
     "ChecksumError",
+    "ConnectomeInputError",
     "DownloadError",
     "EmptyGroundTruthError",
     "FisbeInputError",
@@ -104,6 +105,14 @@ class FisbeInputError(ValueError):
 
 class EmptyGroundTruthError(FisbeInputError):
     """The ground truth holds no instance (the official code raises ZeroDivisionError here)."""
+
+
+# --- connectome -----------------------------------------------------------------------------------
+class ConnectomeInputError(ValueError):
+    """Bad input to a ``neuroana.connectome`` function.
+
+    The message names the bad value and what was expected.
+    """
 
 
 # --- hmmglm -------------------------------------------------------------------------------------

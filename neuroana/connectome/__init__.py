@@ -1,39 +1,35 @@
 """Dynamic functional connectomes (Dyballa et al., ICLR 2024).
 
 Pairwise affinities per time window -> non-negative tensor factorisation (pair x window x animal)
--> weighted community detection on each component's pair factor.
+-> weighted community detection on each component's pair factor. The public entry points are
+:class:`DynamicConnectome` and :class:`NonNegativeTensorFactorization` (:mod:`.estimator`); the
+cores are :mod:`.affinity`, :mod:`.ntf`, :mod:`.rank`, :mod:`.communities`, :mod:`.episodes`,
+:mod:`.matching` and :mod:`.baseline`. Names are imported lazily (PEP 562). The
+functional NTF is :func:`neuroana.connectome.ntf.ntf` (the package attribute ``ntf`` is that
+module, so the function is not re-exported under the same name).
 """
 
-from neuroana.connectome.errors import ConnectomeInputError
-from neuroana.connectome.estimator import NonNegativeTensorFactorization
-from neuroana.connectome.matching import Alignment, factor_match_score
-from neuroana.connectome.ntf import NTFFit, ntf
+from neuroana._lazy import attach
 
-__all__ = [
-    "Alignment",
-    "ConnectomeInputError",
-    "NTFFit",
-    "NonNegativeTensorFactorization",
-    "factor_match_score",
-    "ntf",
-]
-
-from neuroana.connectome.affinity import compute_affinity, pair_to_matrix  # noqa: E402
-from neuroana.connectome.baseline import per_animal_communities  # noqa: E402
-from neuroana.connectome.communities import CommunityResult, detect_communities  # noqa: E402
-from neuroana.connectome.episodes import as_epochs, episode_groups  # noqa: E402
-from neuroana.connectome.model import DynamicConnectome  # noqa: E402
-from neuroana.connectome.rank import RankSelection, select_rank  # noqa: E402
-
-__all__ += [
-    "CommunityResult",
-    "DynamicConnectome",
-    "RankSelection",
-    "as_epochs",
-    "compute_affinity",
-    "detect_communities",
-    "episode_groups",
-    "pair_to_matrix",
-    "per_animal_communities",
-    "select_rank",
-]
+_LAZY = {
+    "Alignment": "neuroana.connectome.matching",
+    "CommunityResult": "neuroana.connectome.communities",
+    "ConnectomeInputError": "neuroana.connectome.errors",
+    "DynamicConnectome": "neuroana.connectome.estimator",
+    "EpisodeGroups": "neuroana.connectome.episodes",
+    "Epochs": "neuroana.connectome.episodes",
+    "NTFFit": "neuroana.connectome.ntf",
+    "NonNegativeTensorFactorization": "neuroana.connectome.estimator",
+    "RankSelection": "neuroana.connectome.rank",
+    "as_epochs": "neuroana.connectome.episodes",
+    "compute_affinity": "neuroana.connectome.affinity",
+    "detect_communities": "neuroana.connectome.communities",
+    "episode_groups": "neuroana.connectome.episodes",
+    "factor_match_score": "neuroana.connectome.matching",
+    "modularity": "neuroana.connectome.communities",
+    "pair_to_matrix": "neuroana.connectome.affinity",
+    "per_animal_communities": "neuroana.connectome.baseline",
+    "select_rank": "neuroana.connectome.rank",
+    "stack_animals": "neuroana.connectome.affinity",
+}
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import torch
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 _EPS = 1e-12
 #: HER constants (Ang et al. 2019): initial beta, shrink on a failed step, growth, cap growth

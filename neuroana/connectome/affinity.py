@@ -60,7 +60,12 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter1d
 
 from neuroana.backend import resolve_device
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
+
+
+def _require_numeric(dtype: np.dtype, what: str) -> None:
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise ConnectomeInputError(f"{what} have dtype {dtype}; expected numeric traces")
 
 
 def stack_animals(traces) -> xr.DataArray:
@@ -86,13 +91,16 @@ def stack_animals(traces) -> xr.DataArray:
         names, items = list(range(len(traces))), list(traces)
     else:
         if not isinstance(traces, xr.DataArray):
-            arr = np.asarray(traces, dtype=float)
+            arr = np.asarray(traces)
+            _require_numeric(arr.dtype, "traces")
+            arr = arr.astype(float)
             dims = ("time", "roi", "animal")[: arr.ndim]
             if arr.ndim not in (2, 3):
                 raise ConnectomeInputError(
                     f"traces have shape {arr.shape}; expected (time, roi) or (time, roi, animal)"
                 )
             traces = xr.DataArray(arr, dims=dims)
+        _require_numeric(traces.dtype, "traces")
         if set(traces.dims) == {"time", "roi"}:
             return traces.transpose("time", "roi").expand_dims(animal=[0], axis=2).astype(float)
         if set(traces.dims) == {"time", "roi", "animal"}:
@@ -120,6 +128,7 @@ def stack_animals(traces) -> xr.DataArray:
                 f"animal {name!r}: roi label(s) {dup} occur more than once; expected one trace per "
                 "neuron label within an animal"
             )
+        _require_numeric(t.dtype, f"animal {name!r}")
         arrays.append(t.astype(float))
     if len(arrays) > 1:
         sets = [set(a["roi"].values.tolist()) for a in arrays]
@@ -164,6 +173,10 @@ def stack_animals(traces) -> xr.DataArray:
 
 def _validate_traces(x: np.ndarray, rois) -> np.ndarray:
     """Return the (roi, animal) 'present' mask; raise on partial NaNs and constant traces."""
+    if x.shape[0] < 2:
+        raise ConnectomeInputError(
+            f"traces have {x.shape[0]} time sample(s); expected a recording of several windows"
+        )
     nan = np.isnan(x)
     present = ~nan.all(axis=0)
     partial = nan.any(axis=0) & present
@@ -347,11 +360,7 @@ def compute_affinity(
             cj = torch.as_tensor(jj[s : s + chunk_pairs], device=dev)
             vals = _pair_values(z, ci, cj)
             out[s : s + chunk_pairs, :, a] = vals.double().cpu().numpy()
-        missing = ~(present[ii, a] & present[jj, a])
-        if baseline == "mean" and (~missing).any():
-            level = out[~missing, :, a].mean(0, keepdims=True)
-            out[:, :, a] = np.maximum(out[:, :, a] - level, 0.0)
-        out[missing, :, a] = np.nan
+        out[~(present[ii, a] & present[jj, a]), :, a] = np.nan
     time = da["time"].values if "time" in da.coords else np.arange(n_time) / factor
     t = np.asarray(time, dtype=float)
     coords = {
@@ -364,6 +373,8 @@ def compute_affinity(
     if "animal" in da.coords:
         coords["animal"] = da["animal"].values
     res = xr.DataArray(out, dims=("pair", "window", "animal"), coords=coords, name="affinity")
+    if baseline == "mean":
+        res = np.maximum(subtract_floor(res), 0.0)
     res.attrs.update(
         method=method,
         scale=float(scale),
@@ -373,6 +384,26 @@ def compute_affinity(
         step_samples=hop,
     )
     return res
+
+
+def subtract_floor(affinity: xr.DataArray) -> xr.DataArray:
+    """Subtract from every ``(window, animal)`` slice its mean over the observed pairs (signed).
+
+    The mean is the *noise floor* of clipped correlations (see the module docstring); the result
+    is negative for pairs below their window's level and NaN where unobserved. ``baseline="mean"``
+    is this, clipped at 0.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroana.connectome.affinity import subtract_floor
+    >>> a = xr.DataArray(np.array([[[0.1]], [[0.3]], [[np.nan]]]), dims=("pair", "window", "animal"))
+    >>> subtract_floor(a).values.ravel().round(2).tolist()
+    [-0.1, 0.1, nan]
+    """
+    out = affinity - affinity.mean("pair", skipna=True)
+    out.attrs = dict(affinity.attrs)
+    return out
 
 
 def pair_to_matrix(values, n_roi: int | None = None) -> np.ndarray:

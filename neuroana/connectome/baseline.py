@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from neuroana.connectome.episodes import as_epochs
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 def per_animal_communities(

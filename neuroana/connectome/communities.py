@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import gammaln
 from sklearn.cluster import KMeans
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 class CommunityResult(NamedTuple):

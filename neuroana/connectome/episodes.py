@@ -9,19 +9,23 @@ belongs to no other episode. The episode's *group affinity* is the sum of its co
 weighted by its CP weight, its time mass inside the episode and its mean animal factor; the
 communities of that ROI x ROI matrix are the episode's communities.
 
-Two per-animal numbers per episode, both divided by their largest value over animals:
+One per-animal number per episode, ``animal_loading`` ("does this animal take part in the
+episode"): the CP model's **animal mode refitted to the floor-free tensor** over the episode's
+windows, summed over the group's components (each weighted by its refitted weight, its time mass
+inside the episode and its mean pair factor) and divided by its largest value over animals.
 
-``animal_factor``
-    The same weighted sum of the group's CP animal factors.
-``animal_loading``
-    How strongly the animal expresses the group's pair pattern: the least-squares slope (with an
-    intercept) of the animal's affinities, averaged over the episode's windows, on the group
-    affinity, over the pairs observed in that animal (clipped at 0). The intercept takes the
-    *noise floor* of clipped correlations, which every pair of every animal has (about 0.4 noise
-    standard deviations; for 30-s windows of calcium traces at a few Hz it is as large as the
-    community signal). An animal without the episode's structure has only that floor, so its CP
-    animal factor stays high (a component that fits the floor of the others) while its slope is
-    near 0. This is the number to read for "does this animal take part in the episode".
+Why a refit: the tensor the factorisation fits is the clipped correlation minus each
+``(window, animal)`` slice's mean, clipped at 0 again (``baseline="mean"``; see
+:mod:`neuroana.connectome.affinity`). Clipping keeps a positive *noise floor*: an animal without
+the episode's structure still has the positive half of its noise, so the fitted CP animal factor
+of the episode's component stays high for it (0.6 of the largest on
+``../shared/cases/connectome_multi_animal``: the component fits the floor too). The refit keeps
+the fitted pair and window factors and solves, for every animal, the non-negative least squares
+of the *signed* floor-free tensor (the same values before the last clip, whose noise has mean 0)
+on the components' pair x window patterns (:func:`neuroana.connectome.ntf.refit_factor`). An
+animal that only has noise then gets a loading near 0, one that expresses the pattern its share
+of it. This is the only animal loading the estimator reports; the CP ``animal_factor`` of
+``result_`` is the fit to the clipped tensor and includes the floor.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.connectome.ntf import refit_factor
+from neuroana.errors import ConnectomeInputError
 
 
 class Epochs(NamedTuple):
@@ -120,8 +125,7 @@ class EpisodeGroups(NamedTuple):
     share: np.ndarray  # (E, R) share of each component's time mass inside each episode
     members: np.ndarray  # (E, R) bool: the component belongs to the episode
     pair_affinity: np.ndarray  # (E, P) group affinity per pair (0 where the group is empty)
-    animal_factor: np.ndarray  # (E, A) weighted CP animal factor, max 1 (NaN: empty group)
-    animal_loading: np.ndarray  # (E, A) slope on the group pattern, max 1 (NaN: empty group)
+    animal_loading: np.ndarray  # (E, A) weighted group animal factor, max 1 (NaN: empty group)
 
 
 def episode_groups(
@@ -132,12 +136,9 @@ def episode_groups(
     window_time: np.ndarray,
     epochs: Epochs,
     threshold: float = 0.5,
-    affinity: np.ndarray | None = None,
+    floor_free: np.ndarray | None = None,
 ) -> EpisodeGroups:
     """Group components by episode (see the module docstring).
-
-    ``affinity`` is the ``(pair, window, animal)`` tensor the factors were fitted to (NaN where
-    unobserved); without it ``animal_loading`` is NaN.
 
     Examples
     --------
@@ -167,8 +168,7 @@ def episode_groups(
             members[e, r] = True
     n_ep = inside.shape[0]
     pair = np.zeros((n_ep, pair_factor.shape[0]))
-    fac = np.full((n_ep, animal_factor.shape[0]), np.nan)
-    load = np.full_like(fac, np.nan)
+    load = np.full((n_ep, animal_factor.shape[0]), np.nan)
     for e in range(n_ep):
         grp = np.flatnonzero(members[e])
         if grp.size == 0:
@@ -176,24 +176,10 @@ def episode_groups(
         wts = weights[grp] * mass[e, grp]
         pair[e] = pair_factor[:, grp] @ (wts * animal_factor[:, grp].mean(0))
         per_animal = animal_factor[:, grp] @ (wts * pair_factor[:, grp].mean(0))
-        fac[e] = per_animal / max(float(per_animal.max()), 1e-300)
-        if affinity is not None and inside[e].any():
-            load[e] = _slopes(affinity[:, inside[e], :], pair[e])
-    return EpisodeGroups(share, members, pair, fac, load)
-
-
-def _slopes(x: np.ndarray, pattern: np.ndarray) -> np.ndarray:
-    """Per animal: slope (with intercept) of the window-mean affinity on ``pattern``, max 1."""
-    cnt = np.isfinite(x).sum(1)
-    mean = np.where(cnt > 0, np.nansum(x, axis=1) / np.maximum(cnt, 1), np.nan)  # (P, A)
-    out = np.full(x.shape[2], np.nan)
-    for a in range(x.shape[2]):
-        ok = np.isfinite(mean[:, a])
-        if ok.sum() < 3:
-            continue
-        p = pattern[ok] - pattern[ok].mean()
-        var = float((p * p).sum())
-        if var > 0:
-            out[a] = max(float((p * (mean[ok, a] - mean[ok, a].mean())).sum()) / var, 0.0)
-    top = np.nanmax(out) if np.isfinite(out).any() else np.nan
-    return out / top if top and top > 0 else out
+        if floor_free is not None and inside[e].any():
+            # the animal mode refitted on the episode's windows of the floor-free tensor
+            facs = [pair_factor, window_factor[inside[e]], animal_factor]
+            unit, new_w = refit_factor(floor_free[:, inside[e], :], facs, weights, mode=2)
+            per_animal = unit[:, grp] @ (new_w[grp] * mass[e, grp] * pair_factor[:, grp].mean(0))
+        load[e] = per_animal / max(float(per_animal.max()), 1e-300)
+    return EpisodeGroups(share, members, pair, load)

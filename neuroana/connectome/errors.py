@@ -1,11 +1,5 @@
-"""The exception every connectome function raises for bad user input."""
+"""Exceptions raised by :mod:`neuroana.connectome` (defined in :mod:`neuroana.errors`)."""
 
-from __future__ import annotations
+from neuroana.errors import ConnectomeInputError
 
-
-class ConnectomeInputError(ValueError):
-    """Bad input to a ``neuroana.connectome`` function.
-
-    The message names the bad value and what was expected. It subclasses :class:`ValueError`, so
-    ``except ValueError`` catches it too.
-    """
+__all__ = ["ConnectomeInputError"]

@@ -24,7 +24,7 @@ import xarray as xr
 
 from neuroana.backend import fit_loop, make_generators, resolve_device, resolve_dtype
 from neuroana.connectome._hals import _EPS, Problem, State, iterate, rebalance
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 class NTFFit(NamedTuple):
@@ -85,6 +85,16 @@ def _random_init(
     ]
 
 
+def _randomized_svd(a: torch.Tensor, q: int, gen: torch.Generator, n_iter: int = 3):
+    """Rank-``q`` truncated SVD of ``a`` by a randomised range finder drawing from ``gen``."""
+    g = torch.randn((a.shape[1], q), generator=gen, device=a.device, dtype=a.dtype)
+    basis = torch.linalg.qr(a @ g).Q
+    for _ in range(n_iter):
+        basis = torch.linalg.qr(a @ torch.linalg.qr(a.T @ basis).Q).Q
+    ub, s, vh = torch.linalg.svd(basis.T @ a, full_matrices=False)
+    return basis @ ub, s, vh.T
+
+
 def _nndsvd_init(
     x: torch.Tensor,
     w: torch.Tensor | None,
@@ -101,14 +111,11 @@ def _nndsvd_init(
         mean = float((w * x).sum() / w.sum().clamp_min(1.0))
         x = torch.where(w > 0, x, torch.full_like(x, mean))
     order = x.ndim
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen, device=gen.device).item())
     factors = []
     for n in range(order):
         unf = x.movedim(n, 0).reshape(x.shape[n], -1)
         q = min(rank + 4, min(unf.shape))
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-            torch.manual_seed(seed + n)
-            u, s, v = torch.svd_lowrank(unf, q=q, niter=3)
+        u, s, v = _randomized_svd(unf, q, gen)
         cols = []
         for k in range(rank):
             if k >= u.shape[1]:
@@ -202,9 +209,15 @@ def _as_tensor_and_weights(
     dims = None
     if isinstance(tensor, xr.DataArray):
         dims = tuple(str(d) for d in tensor.dims)
-        arr = np.asarray(tensor.values, dtype=float)
-    else:
-        arr = np.asarray(tensor, dtype=float)
+        tensor = tensor.values
+    arr = np.asarray(tensor)
+    if not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise ConnectomeInputError(f"tensor has dtype {arr.dtype}; expected a numeric tensor")
+    arr = arr.astype(float)
+    if np.isinf(arr).any():
+        raise ConnectomeInputError(
+            "tensor has infinite entries; expected finite values (NaN marks a missing entry)"
+        )
     if arr.ndim < 2:
         raise ConnectomeInputError(
             f"tensor has {arr.ndim} dim(s) (shape {arr.shape}); expected at least 2 modes"
@@ -328,7 +341,7 @@ def ntf(
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroana.connectome import ntf
+    >>> from neuroana.connectome.ntf import ntf
     >>> rng = np.random.default_rng(0)
     >>> a, b, c = rng.random((20, 2)), rng.random((15, 2)), rng.random((10, 2))
     >>> x = np.einsum("ir,jr,kr->ijk", a, b, c)
@@ -343,6 +356,13 @@ def ntf(
     if n_inner < 1:
         raise ConnectomeInputError(f"n_inner={n_inner!r}; expected >= 1")
     arr, w, _ = _as_tensor_and_weights(tensor, mask, weights)
+    n_obs = arr.size if w is None else int((w > 0).sum())
+    n_par = rank * sum(arr.shape)
+    if n_obs < n_par:
+        raise ConnectomeInputError(
+            f"tensor of shape {arr.shape} has {n_obs} observed entries, fewer than the "
+            f"{n_par} free parameters of a rank-{rank} model; expected more data or a lower rank"
+        )
     dev = resolve_device(device)
     dt = (
         resolve_dtype(dtype)
@@ -451,3 +471,42 @@ def _explicit_init(init, shape, rank, n_restarts, dev, dt) -> list[torch.Tensor]
             raise ConnectomeInputError(f"init factor {n} must be finite and >= 0")
         out.append(torch.as_tensor(np.array(a), dtype=dt, device=dev).clone())
     return out
+
+
+def refit_factor(
+    tensor: np.ndarray, factors: Sequence[np.ndarray], weights: np.ndarray, mode: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-estimate one mode's factor by non-negative least squares, the other modes fixed.
+
+    ``tensor`` may be signed and holds NaN where unobserved; ``factors`` are the ``(I_n, R)``
+    unit-norm factors of a CP model with ``weights``. Every slice ``tensor[..., i, ...]`` of
+    ``mode`` is fitted as a non-negative combination of the components' fixed outer products
+    (over its observed entries). Returns the new unit-norm factor and the new weights
+    (``weights`` times the norm of each refitted column; 0 for a column refitted to 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.connectome.ntf import refit_factor
+    >>> a, b = np.array([[1.0], [0.0]]), np.array([[0.6], [0.8]])
+    >>> x = np.einsum("ir,jr->ij", a, b * 2.0) - 0.1  # signed: a floor below zero
+    >>> f, w = refit_factor(x, [a, b], np.array([1.0]), mode=1)
+    >>> np.round(f.ravel(), 2).tolist(), bool(w[0] > 1)
+    ([0.59, 0.81], True)
+    """
+    from scipy.optimize import nnls
+
+    x = np.moveaxis(np.asarray(tensor, dtype=float), mode, -1)
+    others = [np.asarray(f, dtype=float) for n, f in enumerate(factors) if n != mode]
+    design = others[0] * np.asarray(weights, dtype=float)
+    for f in others[1:]:
+        design = (design[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.zeros((x.shape[-1], design.shape[1]))
+    for i in range(x.shape[-1]):
+        ok = np.isfinite(flat[:, i])
+        if ok.any():
+            out[i] = nnls(design[ok], flat[ok, i])[0]
+    norm = np.linalg.norm(out, axis=0)
+    unit = out / np.where(norm > 0, norm, 1.0)
+    return unit, np.asarray(weights, dtype=float) * norm

@@ -24,9 +24,9 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from neuroana.connectome.errors import ConnectomeInputError
 from neuroana.connectome.matching import factor_match_score
 from neuroana.connectome.ntf import _as_tensor_and_weights, ntf
+from neuroana.errors import ConnectomeInputError
 
 
 class RankSelection(NamedTuple):

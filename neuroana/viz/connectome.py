@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from neuroana.connectome.errors import ConnectomeInputError
+from neuroana.errors import ConnectomeInputError
 
 
 def _check_result(result: xr.Dataset, needed: Sequence[str]) -> None:
@@ -323,7 +323,8 @@ def plot_episodes(result: xr.Dataset, *, axes=None):
     >>> from neuroana.viz.connectome import plot_episodes
     >>> sim = make_calcium_recordings(n_neurons=10, n_animals=2, episode_durations=(90.0, 90.0),
     ...                               n_communities=(2, 2), non_participating=None)
-    >>> dc = DynamicConnectome(n_components=2, device="cpu").fit(sim.traces, epochs=sim.epochs)
+    >>> dc = DynamicConnectome(n_components=2, device="cpu", random_state=0)
+    >>> dc = dc.fit(sim.traces, epochs=sim.epochs)
     >>> fig, axes = plot_episodes(dc.result_)
     >>> axes.shape
     (2, 2)

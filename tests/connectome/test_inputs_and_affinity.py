@@ -87,7 +87,7 @@ def test_bad_multi_animal_input_raises(small):
     shifted = b.assign_coords(time=b["time"].values + 5.0)
     with pytest.raises(ConnectomeInputError, match="time stamps up to 5 s away"):
         stack_animals({"x": a, "y": shifted})
-    dc = DynamicConnectome(n_components=2, device="cpu")
+    dc = DynamicConnectome(n_components=2, device="cpu", random_state=0)
     with pytest.raises(ConnectomeInputError, match=r"lies outside the recording \[0.0, 2"):
         dc.fit(small.traces, epochs=[(0.0, 120.0, "one"), (120.0, 400.0, "two")])
     with pytest.raises(ConnectomeInputError, match="stop 10.0 <= start 20.0"):
@@ -148,9 +148,9 @@ def test_leiden_communities_through_the_estimator():
     )
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    dc = DynamicConnectome(n_components=1, community_method="leiden", device="cpu").fit(
-        sim.traces, epochs=sim.epochs
-    )
+    dc = DynamicConnectome(
+        n_components=1, community_method="leiden", device="cpu", random_state=0
+    ).fit(sim.traces, epochs=sim.epochs)
     found = dc.result_["episode_communities"].values[0]
     truth = sim.communities.sel(roi=dc.result_["roi"].values).values[0]
     assert (found >= 0).all() and nmi(truth, found) > 0.9

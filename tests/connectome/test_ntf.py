@@ -10,8 +10,9 @@ from neuroana.connectome import (
     ConnectomeInputError,
     NonNegativeTensorFactorization,
     factor_match_score,
-    ntf,
 )
+from neuroana.connectome.affinity import subtract_floor
+from neuroana.connectome.ntf import ntf, refit_factor
 from neuroana.datasets.connectome_sim import make_connectome_tensor
 
 
@@ -236,3 +237,26 @@ def test_thread_rule(monkeypatch):
         assert torch.get_num_threads() == 4  # restored
     finally:
         torch.set_num_threads(before)
+
+
+def test_refit_on_the_floor_free_tensor_zeroes_an_animal_with_only_noise():
+    """Oracle: animal 0 has no component-0 structure, only clipped noise. The CP animal factor of
+    a fit to the clipped tensor keeps the noise floor; the refit to the signed floor-free tensor
+    puts animal 0's loading near 0 and keeps the others'."""
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    n_pair, n_win = 300, 20
+    pattern = (rng.random(n_pair) < 0.3).astype(float)
+    animal = np.array([0.0, 1.0, 0.8])
+    signal = 0.2 * np.einsum("p,w,a->pwa", pattern, np.ones(n_win), animal)
+    raw = np.maximum(signal + rng.normal(0, 0.15, (n_pair, n_win, 3)), 0.0)
+    signed = subtract_floor(xr.DataArray(raw, dims=("pair", "window", "animal")))
+    clipped = np.maximum(signed.values, 0.0)
+    fit = ntf(clipped, 1, n_restarts=2, random_state=0, device="cpu")
+    cp = fit.factors[2][:, 0] / fit.factors[2][:, 0].max()
+    assert cp[0] > 0.4  # the floor: what a reader of the plain CP factor would see
+    unit, w = refit_factor(signed.values, fit.factors, fit.weights, mode=2)
+    load = unit[:, 0] / unit[:, 0].max()
+    assert load[0] < 0.1 and load[2] > 0.6, load
+    np.testing.assert_allclose(load[2], 0.8, atol=0.1)

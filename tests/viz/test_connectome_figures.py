@@ -116,7 +116,11 @@ def test_plot_episodes_shows_each_group_sorted_by_its_communities():
         n_communities=(2, 2),
         non_participating=None,
     )
-    res = DynamicConnectome(n_components=2, device="cpu").fit(sim.traces, epochs=sim.epochs).result_
+    res = (
+        DynamicConnectome(n_components=2, device="cpu", random_state=0)
+        .fit(sim.traces, epochs=sim.epochs)
+        .result_
+    )
     fig, axes = plot_episodes(res)
     for e in range(2):
         shown = axes[0, e].images[0].get_array()
