@@ -1,209 +1,191 @@
-"""Benchmark: neuroana.connectome.ntf (batched torch HALS) vs tensorly non_negative_parafac_hals.
+"""Benchmark: neuroana.connectome.ntf vs tensorly's non_negative_parafac_hals, to the same error.
 
-Same planted tensor (1770 pairs x 600 windows x 20 animals, rank 8, |Gaussian| noise), same rank,
-equal restarts, both from random initialisations, timed in one run:
+Planted tensor: 1770 pairs (60 ROIs) x 600 windows x 20 animals, rank 8, |Gaussian| noise. Cases:
 
-1. tensorly ``non_negative_parafac_hals`` (numpy backend, ``init="random"``) runs ``--iters``
-   iterations (``tol=0``) per restart; its best relative error is the target.
-2. neuroana ``ntf`` on the CPU (float64 and float32) runs until its best restart reaches that
-   relative error (or ``--iters * 5`` iterations).
+* ``dense``: the whole tensor.
+* ``neurons``: 6 of the 60 ROIs missing in every animal (a different 6 each), so every pair that
+  involves one of them is masked in that animal for all windows (how missing neurons look).
+* ``speckled``: 10 % of the entries masked uniformly at random (what rank selection holds out).
 
-CPU time is process CPU time (``time.process_time``) and wall time; both libraries run with the
-same number of BLAS/OpenMP threads (``--threads``, default 1). When CUDA is present a GPU
-section times ms/iteration for 1 restart and for batched restarts (throughput ratio), plus the time
-for 16 restarts to reach tensorly's target error.
+Anchor: tensorly ``non_negative_parafac_hals`` (numpy backend, ``init="random"``, ``tol=0``) runs
+``--iters`` iterations; its relative error (over the observed entries) is the target. tensorly's
+HALS has no mask, so the masked anchor is its HALS with EM imputation, the way tensorly's own
+masked solvers treat masks: before every iteration the masked entries are filled with the current
+model (``non_negative_parafac_hals(..., n_iter_max=1, init=previous)``). neuroana ``ntf`` (CPU,
+float64 and float32, random init, ``mask=``) runs until it reaches that error.
 
-Run: ``python benchmarks/connectome.py`` (``--quick`` for a smaller tensor, ``--restarts N``).
+Timing follows ``benchmarks/_harness.py``: wall clock, same BLAS and torch threads on both sides
+(``--threads 1 2`` gives one section per count), contenders interleaved, median (min-max) of
+``--repeats`` runs, busy runs flagged (``--strict`` refuses them), OpenBLAS variables removed.
+
+    python benchmarks/connectome.py                       # dense + neurons mask, 1 thread
+    python benchmarks/connectome.py --threads 1 2 --cases dense neurons speckled
+    python benchmarks/connectome.py --quick               # 595 x 200 x 20 (35 ROIs)
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+if __name__ == "__main__":  # before numpy: drop OPENBLAS_CORETYPE / L2_SIZE and re-exec
+    import _harness
 
-import numpy as np
-import torch
+    _harness.prepare()
+else:  # imported (tests): the harness is a sibling module
+    from benchmarks import _harness
 
-from neuroana.connectome import factor_match_score, ntf
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from neuroana.connectome import factor_match_score, ntf  # noqa: E402
 
 
-def planted(n_pairs, n_windows, n_animals, rank, noise, seed):
+def planted(n_rois, n_windows, n_animals, rank, noise, seed):
     rng = np.random.default_rng(seed)
+    n_pairs = n_rois * (n_rois - 1) // 2
     facs = [rng.random((s, rank)) for s in (n_pairs, n_windows, n_animals)]
     x = np.einsum("ir,jr,kr->ijk", *facs)
     x += np.abs(rng.normal(0.0, noise * x.std(), x.shape))
     return x, facs
 
 
-def run_tensorly(x, rank, iters, seed):
+def make_mask(case, n_rois, shape, seed):
+    """``None`` (dense), missing neurons per animal, or speckled entries."""
+    rng = np.random.default_rng(seed + 1)
+    if case == "dense":
+        return None
+    if case == "speckled":
+        return rng.random(shape) >= 0.1
+    iu = np.triu_indices(n_rois, 1)
+    mask = np.ones(shape, bool)
+    for k in range(shape[2]):
+        gone = rng.choice(n_rois, size=max(1, n_rois // 10), replace=False)
+        pair_gone = np.isin(iu[0], gone) | np.isin(iu[1], gone)
+        mask[pair_gone, :, k] = False
+    return mask
+
+
+def rel_error(x, xh, mask):
+    if mask is None:
+        return float(np.linalg.norm(x - xh) / np.linalg.norm(x))
+    return float(np.linalg.norm((x - xh)[mask]) / np.linalg.norm(x[mask]))
+
+
+def run_tensorly(x, mask, rank, iters, seed):
     import tensorly as tl
     from tensorly.decomposition import non_negative_parafac_hals
 
     tl.set_backend("numpy")
-    c0, w0 = time.process_time(), time.perf_counter()
-    cp, errors = non_negative_parafac_hals(
-        x, rank, n_iter_max=iters, init="random", tol=0, random_state=seed, return_errors=True
-    )
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    xh = tl.cp_to_tensor(cp)
-    rel = float(np.linalg.norm(x - xh) / np.linalg.norm(x))
-    return cpu, wall, rel, [np.asarray(f) for f in cp.factors]
+    c0 = time.process_time()
+    kw = dict(tol=0, init="random", random_state=seed)
+    if mask is None:
+        cp = non_negative_parafac_hals(x, rank, n_iter_max=iters, **kw)
+    else:  # EM imputation: fill the masked entries with the model before every iteration
+        filled = np.where(mask, x, x[mask].mean())
+        cp = non_negative_parafac_hals(filled, rank, n_iter_max=1, **kw)
+        for _ in range(iters - 1):
+            filled = np.where(mask, x, tl.cp_to_tensor(cp))
+            cp = non_negative_parafac_hals(filled, rank, n_iter_max=1, init=cp, tol=0)
+    cpu = time.process_time() - c0
+    rel = rel_error(x, tl.cp_to_tensor(cp), mask)
+    w = np.asarray(cp.weights)
+    factors = [np.asarray(f) * (w if n == 0 else 1) for n, f in enumerate(cp.factors)]
+    return {"cpu": cpu, "rel": rel, "n_iter": iters, "factors": factors}
 
 
-def run_ours(x, rank, restarts, target, max_iter, seed, device, dtype):
-    def stop(it, metrics):
-        return metrics["rel_error"] <= target
-
-    c0, w0 = time.process_time(), time.perf_counter()
+def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
+    c0 = time.process_time()
     fit = ntf(
         x,
         rank,
-        n_restarts=restarts,
+        mask=mask,
         max_iter=max_iter,
         tol=0,
         device=device,
         dtype=dtype,
         random_state=seed,
-        callbacks=[stop],
+        callbacks=[lambda it, m: m["rel_error"] <= target],
     )
-    if device == "cuda":
-        torch.cuda.synchronize()
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    return cpu, wall, fit
+    cpu = time.process_time() - c0
+    factors = [f * (fit.weights if n == 0 else 1) for n, f in enumerate(fit.factors)]
+    return {"cpu": cpu, "rel": fit.rel_error, "n_iter": fit.n_iter, "factors": factors}
 
 
-def gpu_section(x, rank, target, facs):
-    print("\n## GPU (CUDA)", torch.cuda.get_device_name(0))
-    xt = torch.as_tensor(x, dtype=torch.float32, device="cuda")
-    from neuroana.connectome.ntf import _hals_iteration, _Problem, _random_init
+def section(x, facs, mask, case, threads, args):
+    """One case at one thread count: interleaved runs, one table."""
+    target = {}
 
-    gen = torch.Generator(device="cuda")
-    gen.manual_seed(0)
-    prob = _Problem(xt, None)
-    base = None
-    print("| restarts | ms/iteration | throughput vs 1 restart |")
-    print("|---|---|---|")
-    for b in (1, 4, 16, 64):
-        f = _random_init(xt.shape, rank, b, gen, "cuda", torch.float32)
-        for _ in range(3):
-            _hals_iteration(prob, f, 3)
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        n = 30
-        for _ in range(n):
-            _hals_iteration(prob, f, 3)
-        torch.cuda.synchronize()
-        ms = (time.perf_counter() - t) / n * 1e3
-        base = ms if base is None else base
-        print(f"| {b} | {ms:.2f} | {b * base / ms:.1f}x |")
-    for b in (1, 16):
-        torch.cuda.synchronize()
-        w0 = time.perf_counter()
-        fit = ntf(
-            x,
-            rank,
-            n_restarts=b,
-            max_iter=2000,
-            tol=0,
-            device="cuda",
-            random_state=0,
-            callbacks=[lambda it, m: m["rel_error"] <= target],
-        )
-        torch.cuda.synchronize()
-        wall = time.perf_counter() - w0
-        fms = factor_match_score(facs, fit.factors, consider_weights=False).score
+    def tensorly_run():
+        out = run_tensorly(x, mask, args.rank, args.iters, 0)
+        target.setdefault("rel", out["rel"])
+        return out
+
+    fns = {"tensorly": tensorly_run}
+    for dt in ("float64", "float32"):
+        fns[dt] = lambda dt=dt: run_ours(x, mask, args.rank, target["rel"], args.iters * 5, 0, dt)
+    timings = _harness.time_interleaved(fns, args.repeats)
+    quiet = _harness.report_busy(timings, args)
+    tl = timings["tensorly"]
+    kind = "dense" if mask is None else f"masked {case} ({1 - mask.mean():.0%} missing)"
+    anchor = "numpy" if mask is None else "numpy, EM-imputed mask"
+    print(
+        f"\n## {kind}, {threads} thread(s), to tensorly's relative error after {args.iters} "
+        f"iterations ({target['rel']:.5f}){'' if quiet else ' -- BUSY, see above'}"
+    )
+    print(
+        "| method | wall s (median) | CPU s (median) | iterations | rel. error | FMS vs truth "
+        "| wall s min-max | wall-time ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    names = {
+        "tensorly": f"tensorly non_negative_parafac_hals ({anchor}, random init)",
+        "float64": f"neuroana ntf (torch CPU, float64, {case}, random init)",
+        "float32": f"neuroana ntf (torch CPU, float32, {case}, random init)",
+    }
+    for key, t in timings.items():
+        r = t.result
+        fms = factor_match_score(facs, r["factors"], consider_weights=False).score
         print(
-            f"GPU ntf {b} restart(s) to rel.err {target:.4f}: {wall:.2f} s wall, "
-            f"{fit.n_iter} it, rel.err {fit.rel_error:.4f}, FMS vs truth {fms:.3f}"
+            f"| {names[key]} | {t.median:.2f} | {r['cpu']:.2f} | {r['n_iter']} | {r['rel']:.5f} "
+            f"| {fms:.3f} | {min(t.times):.2f}-{max(t.times):.2f} | {tl.median / t.median:.1f}x |"
         )
+    return timings
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--quick", action="store_true", help="590 x 200 x 20 tensor")
-    p.add_argument("--restarts", type=int, default=1)
-    p.add_argument("--iters", type=int, default=100)
-    p.add_argument("--no-cpu", action="store_true", help="skip the CPU comparison")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="595 x 200 x 20 tensor (35 ROIs)")
+    p.add_argument("--iters", type=int, default=100, help="tensorly iterations (sets the target)")
+    p.add_argument("--rank", type=int, default=8)
     p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="BLAS/OpenMP threads for both libraries (default 1: the 2-core CI box is "
-        "shared, and oversubscribed OpenMP spin-waits distort both sides)",
+        "--cases", nargs="+", default=["dense", "neurons"], choices=["dense", "neurons", "speckled"]
     )
-    a = p.parse_args()
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(a.threads)
-    except ImportError:  # numpy BLAS threads then follow the environment
-        pass
-    torch.set_num_threads(a.threads)
-    shape = (590, 200, 20) if a.quick else (1770, 600, 20)
-    rank = 8
-    x, facs = planted(*shape, rank, 0.1, 0)
-    print(
-        f"tensor {shape}, rank {rank}, restarts {a.restarts}, torch threads "
-        f"{torch.get_num_threads()}"
-    )
-    target = None
-    if not a.no_cpu:
-        tl_cpu = tl_wall = 0.0
-        best = (np.inf, None)
-        for r in range(a.restarts):
-            c, w, rel, f = run_tensorly(x, rank, a.iters, r)
-            tl_cpu, tl_wall = tl_cpu + c, tl_wall + w
-            best = min(best, (rel, f), key=lambda t: t[0])
-        target = best[0]
-        tl_fms = factor_match_score(facs, best[1], consider_weights=False).score
-        rows = [
-            (
-                "tensorly non_negative_parafac_hals (numpy, random init)",
-                tl_cpu,
-                tl_wall,
-                a.iters,
-                target,
-                tl_fms,
-            )
-        ]
-        for dt in ("float64", "float32"):
-            c, w, fit = run_ours(x, rank, a.restarts, target, a.iters * 5, 0, "cpu", dt)
-            fms = factor_match_score(facs, fit.factors, consider_weights=False).score
-            rows.append(
-                (
-                    f"neuroana ntf (torch CPU, {dt}, random init)",
-                    c,
-                    w,
-                    fit.n_iter,
-                    fit.rel_error,
-                    fms,
+    _harness.add_arguments(p, repeats=3, threads=(1,))
+    args = p.parse_args()
+    n_rois, n_windows, n_animals = (35, 200, 20) if args.quick else (60, 600, 20)
+    x, facs = planted(n_rois, n_windows, n_animals, args.rank, 0.1, 0)
+    print(_harness.header("connectome NTF: neuroana ntf vs tensorly non_negative_parafac_hals"))
+    print(f"tensor {x.shape}, rank {args.rank}, {args.repeats} interleaved repeats")
+    ratios = []
+    for threads in args.threads:
+        print("\n" + _harness.set_threads(threads))
+        for case in args.cases:
+            mask = make_mask(case, n_rois, x.shape, 0)
+            tim = section(x, facs, mask, case, threads, args)
+            for dt in ("float64", "float32"):
+                ratios.append(
+                    (case, threads, dt, tim["tensorly"].median / tim[dt].median, tim[dt].fmt())
                 )
-            )
-        print(f"\n## CPU, to tensorly's relative error after {a.iters} iterations ({target:.5f})")
+    print("\n## summary: wall-time ratio tensorly / neuroana (target >= 5x)")
+    print("| case | threads | dtype | neuroana wall s | ratio | >= 5x? |")
+    print("|---|---|---|---|---|---|")
+    for case, threads, dt, ratio, fmt in ratios:
         print(
-            "| method | CPU s | wall s | iterations | rel. error | FMS vs truth | CPU-time ratio |"
+            f"| {case} | {threads} | {dt} | {fmt} | {ratio:.1f}x | {'yes' if ratio >= 5 else 'NO'} |"
         )
-        print("|---|---|---|---|---|---|---|")
-        for name, c, w, it, rel, fms in rows:
-            print(
-                f"| {name} | {c:.1f} | {w:.1f} | {it} | {rel:.5f} | {fms:.3f} | {tl_cpu / c:.1f}x |"
-            )
-    if torch.cuda.is_available():
-        if target is None:
-            fit = ntf(
-                x,
-                rank,
-                n_restarts=1,
-                max_iter=a.iters,
-                tol=0,
-                device="cuda",
-                dtype="float64",
-                random_state=0,
-            )
-            target = fit.rel_error
-        gpu_section(x, rank, target, facs)
-    else:
-        print("\n(no CUDA device: GPU section skipped)")
+    if not torch.cuda.is_available():
+        print("\n(no CUDA device: GPU timings are in benchmarks/ntf_gpu.py, run by gpu_check.py)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ lines are echoed. The table names the card. What is owed (see benchmarks/RESULTS
 1. the learnt FISBe baseline's GPU preset (bf16, larger crops): never run on a card;
 2. the pretraining quality sections after the canonical-order token mask and LP-FT fine-tuning
    (the speed section's numbers stand);
-3. CPU/GPU agreement tests that skip without CUDA (connectome NTF, HMM-GLM scan path).
+3. CPU/GPU agreement tests that skip without CUDA (connectome NTF, HMM-GLM scan path);
+4. NTF at paper scale (``benchmarks/ntf_gpu.py``: 17955 x 1000 x 21, rank 10): ms/iteration
+   (goal <= 3), ranks 2-12 x 16 restarts batched (goal <= 15 s), peak GPU memory beyond the tensor.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: (name, command, wall-time cap in seconds); the caps add up to under 5 minutes
+#: (name, command, wall-time cap in seconds); the caps add up to under 7 minutes
 STEPS = [
     (
         "cuda tests",
@@ -34,6 +36,11 @@ STEPS = [
         "fisbe baselines (GPU preset)",
         [sys.executable, "benchmarks/fisbe_baselines.py", "--gpu"],
         120,
+    ),
+    (
+        "ntf paper scale",
+        [sys.executable, "benchmarks/ntf_gpu.py", "--graph"],
+        100,
     ),
     (
         "pretrain quality (hub + few-shot)",
@@ -52,6 +59,29 @@ def _card() -> str:
     except ImportError:  # pragma: no cover
         pass
     return "no CUDA device"
+
+
+def ntf_summary(logs: Path) -> None:
+    """The NTF step's goals, from the ``RESULT`` line of its log."""
+    import json
+
+    i = [name for name, _, _ in STEPS].index("ntf paper scale")
+    lines = [ln for ln in (logs / f"{i}.log").read_text().splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        print("ntf paper scale: no RESULT line (see its log)")
+        return
+    r = json.loads(lines[-1].removeprefix("RESULT "))
+    ms = min(r["ms_per_iteration_1_restarts"], r.get("ms_per_iteration_graph", float("inf")))
+    print(f"\nNTF {r['shape']} rank {r['rank']} on {r['device']}")
+    print(f"  ms/iteration, 1 restart: {ms:.2f} (goal <= 3: {'yes' if ms <= 3 else 'NO'})")
+    print(f"  16 restarts batched: {r['ms_per_iteration_16_restarts']:.2f} ms/iteration")
+    ok = r["sweep_seconds"] <= 15
+    print(
+        f"  rank sweep 2-12 x 16 restarts: {r['sweep_seconds']:.1f} s (goal <= 15: {'yes' if ok else 'NO'})"
+    )
+    print(
+        f"  peak GPU memory beyond the {r['tensor_gb']:.2f} GB tensor: {r['peak_gb_beyond_tensor']:.3f} GB"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, status, seconds, log))
         print(f"== {name}: {status} in {seconds:.0f} s; last lines of {log}:")
         print("".join(log.read_text().splitlines(keepends=True)[-15:]))
+    ntf_summary(logs)
     print(f"\nGPU check on {card}")
     print(f"{'step':36s} {'status':12s} {'seconds':>8s}  log")
     for name, status, seconds, log in rows:

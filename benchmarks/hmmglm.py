@@ -1,9 +1,10 @@
 """HMM-GLM benchmark: neuroana vs the one-hot HMM-GLM paper's code on its own simulated datasets.
 
 CPU section: for each reference dataset (``../shared/hmmglm_reference/seed{0,1}``) and each model
-(no prior, Gaussian, one-hot), fit on the 30 training sequences with one torch thread and report
-CPU seconds (``time.process_time``) next to the paper code's CPU seconds recorded in the reference
-JSON, plus test log-likelihood per bin (uniform initial distribution, as the reference defines it),
+(no prior, Gaussian, one-hot), fit on the 30 training sequences (``--threads``, default 1, BLAS and
+torch alike) and report the median wall seconds of ``--repeats`` fits (min-max and CPU seconds
+beside it; timing rules in ``benchmarks/_harness.py``) next to the paper code's CPU seconds
+recorded in the reference JSON (one thread; the paper code is not re-run here), plus test log-likelihood per bin (uniform initial distribution, as the reference defines it),
 Hungarian-matched Viterbi state accuracy and adjacency accuracies next to the trivial all-"none"
 rate.
 
@@ -16,17 +17,24 @@ Run: ``python benchmarks/hmmglm.py [--seeds 0 1] [--models none gaussian onehot]
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import time
-from pathlib import Path
+if __name__ == "__main__":  # before numpy: drop OPENBLAS_CORETYPE / L2_SIZE and re-exec
+    import _harness
 
-import numpy as np
-import torch
-from scipy.optimize import linear_sum_assignment
+    _harness.prepare()
+else:
+    from benchmarks import _harness
 
-from neuroana.hmmglm import HMMGLM
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from neuroana.hmmglm import HMMGLM  # noqa: E402
 
 REF = Path(os.environ.get("NEUROANA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = REF / "hmmglm_reference"
@@ -58,8 +66,7 @@ def evaluate(model, d):
     }
 
 
-def cpu_section(seeds, models, n_restarts):
-    torch.set_num_threads(1)
+def cpu_section(seeds, models, n_restarts, args):
     rows = []
     for seed in seeds:
         d = np.load(REF / f"seed{seed}.npz")
@@ -72,28 +79,41 @@ def cpu_section(seeds, models, n_restarts):
             f"(reference {js['true_parameters']['test_ll_per_bin']:.6f})"
         )
         hdr = (
-            f"{'model':9s} {'ours CPU s':>10s} {'paper CPU s':>11s} {'speed-up':>8s} "
+            f"{'model':9s} {'ours wall s':>10s} {'paper CPU s':>11s} {'speed-up':>8s} "
             f"{'ours LL':>9s} {'paper LL':>9s} {'LL-true':>8s} {'state acc':>9s} "
-            f"{'paper acc':>9s} {'adj acc (trivial)':>18s} {'prior acc (trivial)':>20s}"
+            f"{'paper acc':>9s} {'adj acc (trivial)':>18s} {'prior acc (trivial)':>20s} "
+            f"{'wall min-max':>13s} {'CPU s':>6s}"
         )
         print(hdr)
         for prior in models:
-            t0 = time.process_time()
-            m = HMMGLM(
-                K, prior=prior, link="sigmoid", n_restarts=n_restarts, device="cpu", random_state=0
-            ).fit(d["spikes"][:30])
-            cpu = time.process_time() - t0
+
+            def fit(prior=prior, K=K, d=d):
+                c0 = time.process_time()
+                m = HMMGLM(
+                    K,
+                    prior=prior,
+                    link="sigmoid",
+                    n_restarts=n_restarts,
+                    device="cpu",
+                    random_state=0,
+                ).fit(d["spikes"][:30])
+                return m, time.process_time() - c0
+
+            t = _harness.time_interleaved({prior: fit}, args.repeats)[prior]
+            _harness.report_busy({prior: t}, args)
+            (m, cpu_last), wall = t.result, t.median
             ev = evaluate(m, d)
             pf = js["paper_fits"][PAPER_KEY[prior]]
-            row = {"seed": seed, "model": prior, "cpu_s": cpu, "paper_cpu_s": pf["train_cpu_s"]}
+            row = {"seed": seed, "model": prior, "wall_s": wall, "paper_cpu_s": pf["train_cpu_s"]}
             row.update(ev, paper_ll=pf["test_ll_per_bin"], true_ll=true_ll)
             rows.append(row)
             print(
-                f"{prior:9s} {cpu:10.1f} {pf['train_cpu_s']:11.1f} {pf['train_cpu_s'] / cpu:7.1f}x "
+                f"{prior:9s} {wall:10.1f} {pf['train_cpu_s']:11.1f} {pf['train_cpu_s'] / wall:7.1f}x "
                 f"{ev['test_ll']:9.4f} {pf['test_ll_per_bin']:9.4f} {ev['test_ll'] - true_ll:8.4f} "
                 f"{ev['state_acc']:9.4f} {pf['state_acc_test_viterbi']:9.4f} "
                 f"{ev['adj_acc']:8.3f} ({ev['trivial_state']:.3f})  "
-                f"{ev['prior_acc']:9.3f} ({ev['trivial_prior']:.3f})"
+                f"{ev['prior_acc']:9.3f} ({ev['trivial_prior']:.3f}) "
+                f"{min(t.times):6.1f}-{max(t.times):<6.1f} {cpu_last:6.1f}"
             )
     return rows
 
@@ -198,11 +218,14 @@ def main():
     ap.add_argument("--models", nargs="+", default=["none", "gaussian", "onehot"])
     ap.add_argument("--n-restarts", type=int, default=4)
     ap.add_argument("--gpu-only", action="store_true")
+    _harness.add_arguments(ap, repeats=3, threads=(1,))
     args = ap.parse_args()
+    print(_harness.header("HMM-GLM: neuroana vs the one-hot HMM-GLM paper code"))
+    print(_harness.set_threads(args.threads[0]))
     if not args.gpu_only:
         if not REF.is_dir():
             raise SystemExit(f"reference bank not found at {REF} (set NEUROANA_SHARED)")
-        cpu_section(args.seeds, args.models, args.n_restarts)
+        cpu_section(args.seeds, args.models, args.n_restarts, args)
     if torch.cuda.is_available():
         gpu_section()
     else:
