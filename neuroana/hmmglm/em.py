@@ -134,7 +134,7 @@ def _em_stage(
                 "prior_prec": gp.prec.expand(-1, K, -1, -1),
             }
         theta = newton_mstep(
-            data.Xf, data.Yf, Gm, p.theta, link, n_iter=1, select=select, **kw
+            data.Xf, data.Yf, Gm, p.theta, link, n_iter=1, select=select, pairs=data.pairs, **kw
         ).theta
         p = EMParams(theta, log_A, p.log_pi0)
         if with_prior:
@@ -192,7 +192,9 @@ def _onehot_stage(
         ll = ll.sum(1)
         log_A = transition_update(xi, sticky, p.theta.dtype)
         Gm = gamma.permute(0, 3, 1, 2).reshape(1, K, full.M)
-        nr = newton_mstep(full.Xf, full.Yf, Gm, st["free"], link, n_iter=1, select=select)
+        nr = newton_mstep(
+            full.Xf, full.Yf, Gm, st["free"], link, n_iter=1, select=select, pairs=full.pairs
+        )
         st["free"] = nr.theta
         oh = onehot_update(nr.theta, nr.fisher, p.theta, st["log_prior"], float(strength_floor))
         st["params"] = EMParams(oh.theta, log_A, p.log_pi0)

@@ -139,21 +139,69 @@ class NewtonResult(NamedTuple):
     fisher: torch.Tensor
 
 
-def _fisher(Xs: torch.Tensor, u: torch.Tensor, max_elems: int = 1 << 24) -> torch.Tensor:
-    """``F[n] = Xs.T @ diag(u[:, n]) @ Xs`` for every n, as GEMMs over row chunks: (N, P, P)."""
+#: :func:`pair_products` of more entries than this are not cached (built per chunk instead)
+PAIR_CACHE_ELEMS = 1 << 26
+
+
+def pair_products(X: torch.Tensor) -> torch.Tensor:
+    """The distinct products of every row's features, ``O[m, (p, q)] = X[m, p] * X[m, q]`` for
+    ``p <= q`` (row-major upper triangle): ``(M, P (P + 1) / 2)``.
+
+    Every Fisher matrix of the Newton M-step is then one GEMM ``u.T @ O`` (see :func:`_fisher`): the
+    design matrix is shared by all restarts, states and neurons and fixed during a fit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroana.hmmglm.emissions import pair_products
+    >>> pair_products(torch.tensor([[1.0, 2.0, 3.0]])).tolist()
+    [[1.0, 2.0, 3.0, 4.0, 6.0, 9.0]]
+    """
+    M, P = X.shape
+    out = torch.empty(M, P * (P + 1) // 2, dtype=X.dtype, device=X.device)
+    off = 0
+    for p in range(P):
+        torch.mul(X[:, p : p + 1], X[:, p:], out=out[:, off : off + P - p])
+        off += P - p
+    return out
+
+
+def maybe_pair_products(X: torch.Tensor) -> torch.Tensor | None:
+    """:func:`pair_products` of ``X`` when it has at most :data:`PAIR_CACHE_ELEMS` entries, else None."""
+    P = X.shape[1]
+    return pair_products(X) if X.shape[0] * P * (P + 1) // 2 <= PAIR_CACHE_ELEMS else None
+
+
+def _fisher(
+    Xs: torch.Tensor, u: torch.Tensor, pairs: torch.Tensor | None = None, max_elems: int = 1 << 24
+) -> torch.Tensor:
+    """``F[n] = Xs.T @ diag(u[:, n]) @ Xs`` for every n: (N, P, P).
+
+    One GEMM ``u.T @ pairs`` gives every row's upper triangle (``pairs`` =
+    :func:`pair_products` of ``Xs``, built here by row chunks when not given): half the flops of
+    ``N`` full Gram matrices and no ``(m, N, P)`` temporary.
+    """
     m, P = Xs.shape
     N = u.shape[1]
-    F = torch.zeros(P, N * P, dtype=Xs.dtype, device=Xs.device)
-    step = max(1, max_elems // (N * P))
-    for i in range(0, m, step):
-        x, w = Xs[i : i + step], u[i : i + step]
-        F += x.T @ (w[:, :, None] * x[:, None, :]).reshape(-1, N * P)
-    return F.reshape(P, N, P).permute(1, 0, 2).contiguous()
+    n_pairs = P * (P + 1) // 2
+    if pairs is not None:
+        Fp = u.T @ pairs
+    else:
+        Fp = torch.zeros(N, n_pairs, dtype=Xs.dtype, device=Xs.device)
+        step = max(1, max_elems // n_pairs)
+        for i in range(0, m, step):
+            Fp.addmm_(u[i : i + step].T, pair_products(Xs[i : i + step]))
+    iu = torch.triu_indices(P, P, device=Xs.device)
+    F = torch.empty(N, P, P, dtype=Xs.dtype, device=Xs.device)
+    F[:, iu[0], iu[1]] = Fp
+    F[:, iu[1], iu[0]] = Fp
+    return F
 
 
-def _row_objective(Xs, Ys, g, th, link, prec, mean):
+def _row_objective(Xs, Ys, g, th, link, prec, mean, rate=None):
     # th (N, P) -> (N,) weighted log-lik (no lgamma) minus the Gaussian prior on weights
-    rate, _ = rate_and_derivative(Xs @ th.T, link)
+    if rate is None:
+        rate, _ = rate_and_derivative(Xs @ th.T, link)
     val = (g[:, None] * (Ys * torch.log(rate + RATE_EPS) - rate)).sum(0)
     if prec is not None:
         d = (th - mean)[:, :-1]
@@ -171,6 +219,7 @@ def newton_mstep(
     prior_mean: torch.Tensor | None = None,
     prior_prec: torch.Tensor | None = None,
     free: torch.Tensor | None = None,
+    pairs: torch.Tensor | None = None,
     n_iter: int = 2,
     select: bool = True,
     min_weight: float = 1e-5,
@@ -184,7 +233,8 @@ def newton_mstep(
     ``(M, P)``, ``Y`` ``(M, N)``, ``G`` ``(R, K, M)`` posterior weights. ``free`` (same shape as
     ``theta``, bool) freezes the entries that are False. With ``select`` only bins with
     ``G > min_weight`` enter each state's normal equations (the CPU path; the GPU path uses all bins).
-    A row's step is accepted only if it does not decrease that row's objective.
+    A row's step is accepted only if it does not decrease that row's objective. ``pairs``
+    (:func:`pair_products` of ``X``, optional) makes every Fisher matrix a single GEMM.
     """
     R, K, N, P = theta.shape
     theta = theta.clone()
@@ -196,8 +246,9 @@ def newton_mstep(
             if select:
                 idx = torch.nonzero(g > min_weight).squeeze(-1)
                 Xs, Ys, g = X[idx], Y[idx], g[idx]
+                Os = None if pairs is None else pairs[idx]
             else:
-                Xs, Ys = X, Y
+                Xs, Ys, Os = X, Y, pairs
             if Xs.shape[0] == 0:
                 continue
             prec = None if prior_prec is None else prior_prec[r, k].expand(N, P)
@@ -211,7 +262,7 @@ def newton_mstep(
                 resid = g[:, None] * (Ys / rr - 1.0) * drate  # (m, N)
                 grad = resid.T @ Xs  # (N, P)
                 u = g[:, None] * drate * drate / rr  # (m, N)
-                F = _fisher(Xs, u)
+                F = _fisher(Xs, u, Os)
                 fisher[r, k] = F
                 H = F + ridge * eye * (1 + F.diagonal(dim1=-2, dim2=-1).mean(-1))[:, None, None]
                 if prec is not None:
@@ -224,7 +275,7 @@ def newton_mstep(
                         (~fr).to(H.dtype)
                     )
                 step = torch.linalg.solve(H, grad[..., None])[..., 0]
-                f0 = _row_objective(Xs, Ys, g, th, link, prec, mean)
+                f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
                 accepted = torch.zeros(N, dtype=torch.bool, device=th.device)
                 new = th.clone()
                 alpha = 1.0
