@@ -78,36 +78,48 @@ def forward_backward(
     """
     B, T, K = log_e.shape
     log_A, log_pi0, mask = _prepare(log_e, log_A, log_pi0, lengths)
+    padded = not bool(mask.all())
     A = log_A.exp()
     m = log_e.max(dim=-1, keepdim=True).values
     e = (log_e - m).exp()  # (B, T, K), max 1 per bin
     alpha = torch.empty_like(e)
-    log_c = torch.zeros(B, T, dtype=torch.float64, device=e.device)
-    a = (log_pi0 - log_pi0.max(-1, keepdim=True).values).exp() * e[:, 0]
-    c0 = a.sum(-1, keepdim=True)
-    alpha[:, 0] = a / c0
-    log_c[:, 0] = c0[:, 0].double().log() + log_pi0.max(-1).values.double()
+    c = torch.empty(B, T, 1, dtype=e.dtype, device=e.device)  # per-bin normalisers
+    torch.mul((log_pi0 - log_pi0.max(-1, keepdim=True).values).exp(), e[:, 0], out=alpha[:, 0])
+    torch.sum(alpha[:, 0], -1, keepdim=True, out=c[:, 0])
+    alpha[:, 0].div_(c[:, 0])
+    # Padded bins (t >= length) need no masking in the forward pass: it is causal, so they never
+    # reach a real bin, and their normalisers are dropped from the likelihood below.
     for t in range(1, T):
-        a = torch.bmm(alpha[:, t - 1 : t], A)[:, 0] * e[:, t]
-        c = a.sum(-1, keepdim=True)
-        keep = mask[:, t : t + 1]
-        alpha[:, t] = torch.where(keep, a / c, alpha[:, t - 1])
-        log_c[:, t] = torch.where(keep[:, 0], c[:, 0].double().log(), 0.0)
-    log_c = log_c + torch.where(mask, m[..., 0].double(), 0.0)
+        at = alpha[:, t]
+        torch.bmm(alpha[:, t - 1 : t], A, out=at[:, None])
+        at.mul_(e[:, t])
+        torch.sum(at, -1, keepdim=True, out=c[:, t])
+        at.div_(c[:, t])
+    c = torch.where(mask, c[..., 0], 1.0)  # working dtype; logs in float64
+    log_c = torch.where(mask, c.double().log() + m[..., 0].double(), 0.0)
+    log_c[:, 0] += log_pi0.max(-1).values.double()
     log_lik = log_c.sum(-1)
-    # backward: beta_t scaled so that gamma_t = alpha_t * beta_t
+    # backward: beta_t scaled so that gamma_t = alpha_t * beta_t; w_t = e_t * beta_t / c_t is the
+    # message into bin t, used for beta and xi. beta is 1 at each sequence's last real bin.
     beta = torch.empty_like(e)
     beta[:, T - 1] = 1.0
-    # w_t = e_t * beta_t / c_t (the message into bin t), used for beta and xi
     w = torch.empty_like(e)
-    scale = (log_c - torch.where(mask, m[..., 0].double(), 0.0)).exp().to(e.dtype)  # c_t
+    w[:, 0] = 0.0
+    ec = e / c[..., None]
+    if padded:
+        ec = ec * mask[..., None]
+    last = (mask.sum(1) - 1)[:, None]  # index of each sequence's last real bin
+    ar = torch.arange(T, device=e.device)
     for t in range(T - 1, 0, -1):
-        keep = mask[:, t : t + 1]
-        wt = torch.where(keep, e[:, t] * beta[:, t] / scale[:, t : t + 1], 0.0)
-        w[:, t] = wt
-        b = torch.bmm(A, wt[:, :, None])[:, :, 0]
-        beta[:, t - 1] = torch.where(keep, b, 1.0)
-    gamma = alpha * beta * mask[..., None]
+        wt = w[:, t]
+        torch.mul(ec[:, t], beta[:, t], out=wt)
+        bt = beta[:, t - 1]
+        torch.bmm(A, wt[:, :, None], out=bt[:, :, None])
+        if padded:
+            bt.masked_fill_(ar[t - 1] >= last, 1.0)
+    gamma = alpha * beta
+    if padded:
+        gamma = gamma * mask[..., None]
     # expected transitions: A_ij * sum_t alpha_{t-1,i} w_{t,j}
     xi_sum = A * torch.einsum("bti,btj->bij", alpha[:, :-1], w[:, 1:])
     return Posterior(log_lik, gamma, xi_sum)
