@@ -46,12 +46,18 @@ class EMFit(NamedTuple):
     converged: bool
 
 
-def estep(batch: SpikeBatch, params: EMParams, link: str):
+def estep(batch: SpikeBatch, params: EMParams, link: str, method: str = "auto"):
     """Exact E-step for every restart and trial.
+
+    Trials of unequal length are padded; both forward-backward paths restart from ``log_pi0`` at
+    each trial and ignore its padded bins. ``method`` is ``"sequential"``, ``"scan"`` (associative
+    scan) or ``"auto"`` (the scan on CUDA for trials of at least :data:`SCAN_MIN_T` bins).
 
     Returns ``log_lik`` (R, B) float64, ``gamma`` (R, B, T, K) posteriors and ``xi`` (R, K, K)
     expected transition counts summed over trials.
     """
+    if method not in ("auto", "sequential", "scan"):
+        raise ValueError(f"method={method!r}; expected 'auto', 'sequential' or 'scan'")
     theta, log_A, log_pi0 = params
     R, K = theta.shape[:2]
     B, T, _ = batch.Y.shape
@@ -60,7 +66,9 @@ def estep(batch: SpikeBatch, params: EMParams, link: str):
     lA = log_A[:, None].expand(R, B, K, K).reshape(R * B, K, K)
     lp = log_pi0[:, None].expand(R, B, K).reshape(R * B, K)
     lengths = batch.lengths.repeat(R)
-    use_scan = batch.Y.device.type == "cuda" and T >= SCAN_MIN_T
+    use_scan = method == "scan" or (
+        method == "auto" and batch.Y.device.type == "cuda" and T >= SCAN_MIN_T
+    )
     post = (forward_backward_scan if use_scan else forward_backward)(log_e, lA, lp, lengths)
     return (
         post.log_lik.reshape(R, B),
