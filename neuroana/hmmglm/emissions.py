@@ -85,17 +85,20 @@ def history_features(spikes: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return torch.cat([h, torch.ones(B, T, 1, dtype=h.dtype, device=h.device)], -1)
 
 
-def rate_and_derivative(eta: torch.Tensor, link: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Firing rate ``f(eta)`` and ``f'(eta)`` for a link in :data:`LINKS`.
+def rate_and_derivative(
+    eta: torch.Tensor, link: str, derivative: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Firing rate ``f(eta)`` and ``f'(eta)`` (None unless ``derivative``) for a link in :data:`LINKS`.
 
     ``sigmoid`` is the paper's capped link ``(1 - 1e-8) * sigmoid(eta) + 1e-8`` (at most one
     expected spike per bin); ``softplus`` and ``exp`` are uncapped.
     """
     if link == "sigmoid":
         s = torch.sigmoid(eta)
-        return (1 - RATE_EPS) * s + RATE_EPS, (1 - RATE_EPS) * s * (1 - s)
+        rate = s.mul(1 - RATE_EPS).add_(RATE_EPS)
+        return rate, ((1 - RATE_EPS) * s * (1 - s) if derivative else None)
     if link == "softplus":
-        return torch.nn.functional.softplus(eta), torch.sigmoid(eta)
+        return torch.nn.functional.softplus(eta), (torch.sigmoid(eta) if derivative else None)
     if link == "exp":
         r = eta.clamp(max=30.0).exp()
         return r, r
@@ -122,7 +125,7 @@ def emission_loglik(
     B, T, P = X.shape
     R, K, N, _ = theta.shape
     eta = (X.reshape(B * T, P) @ theta.reshape(R * K * N, P).T).reshape(B * T, R, K, N)
-    rate, _ = rate_and_derivative(eta, link)
+    rate, _ = rate_and_derivative(eta, link, derivative=False)
     y = Y.reshape(B * T, 1, 1, N)
     ll = y * torch.log(rate + RATE_EPS) - rate
     ll = ll.sum(-1)
@@ -201,7 +204,7 @@ def _fisher(
 def _row_objective(Xs, Ys, g, th, link, prec, mean, rate=None):
     # th (N, P) -> (N,) weighted log-lik (no lgamma) minus the Gaussian prior on weights
     if rate is None:
-        rate, _ = rate_and_derivative(Xs @ th.T, link)
+        rate, _ = rate_and_derivative(Xs @ th.T, link, derivative=False)
     val = (g[:, None] * (Ys * torch.log(rate + RATE_EPS) - rate)).sum(0)
     if prec is not None:
         d = (th - mean)[:, :-1]
