@@ -46,12 +46,18 @@ class EMFit(NamedTuple):
     converged: bool
 
 
-def estep(batch: SpikeBatch, params: EMParams, link: str):
+def estep(batch: SpikeBatch, params: EMParams, link: str, method: str = "auto"):
     """Exact E-step for every restart and trial.
+
+    Trials of unequal length are padded; both forward-backward paths restart from ``log_pi0`` at
+    each trial and ignore its padded bins. ``method`` is ``"sequential"``, ``"scan"`` (associative
+    scan) or ``"auto"`` (the scan on CUDA for trials of at least :data:`SCAN_MIN_T` bins).
 
     Returns ``log_lik`` (R, B) float64, ``gamma`` (R, B, T, K) posteriors and ``xi`` (R, K, K)
     expected transition counts summed over trials.
     """
+    if method not in ("auto", "sequential", "scan"):
+        raise ValueError(f"method={method!r}; expected 'auto', 'sequential' or 'scan'")
     theta, log_A, log_pi0 = params
     R, K = theta.shape[:2]
     B, T, _ = batch.Y.shape
@@ -60,7 +66,9 @@ def estep(batch: SpikeBatch, params: EMParams, link: str):
     lA = log_A[:, None].expand(R, B, K, K).reshape(R * B, K, K)
     lp = log_pi0[:, None].expand(R, B, K).reshape(R * B, K)
     lengths = batch.lengths.repeat(R)
-    use_scan = batch.Y.device.type == "cuda" and T >= SCAN_MIN_T
+    use_scan = method == "scan" or (
+        method == "auto" and batch.Y.device.type == "cuda" and T >= SCAN_MIN_T
+    )
     post = (forward_backward_scan if use_scan else forward_backward)(log_e, lA, lp, lengths)
     return (
         post.log_lik.reshape(R, B),
@@ -134,7 +142,7 @@ def _em_stage(
                 "prior_prec": gp.prec.expand(-1, K, -1, -1),
             }
         theta = newton_mstep(
-            data.Xf, data.Yf, Gm, p.theta, link, n_iter=1, select=select, **kw
+            data.Xf, data.Yf, Gm, p.theta, link, n_iter=1, select=select, pairs=data.pairs, **kw
         ).theta
         p = EMParams(theta, log_A, p.log_pi0)
         if with_prior:
@@ -192,7 +200,9 @@ def _onehot_stage(
         ll = ll.sum(1)
         log_A = transition_update(xi, sticky, p.theta.dtype)
         Gm = gamma.permute(0, 3, 1, 2).reshape(1, K, full.M)
-        nr = newton_mstep(full.Xf, full.Yf, Gm, st["free"], link, n_iter=1, select=select)
+        nr = newton_mstep(
+            full.Xf, full.Yf, Gm, st["free"], link, n_iter=1, select=select, pairs=full.pairs
+        )
         st["free"] = nr.theta
         oh = onehot_update(nr.theta, nr.fisher, p.theta, st["log_prior"], float(strength_floor))
         st["params"] = EMParams(oh.theta, log_A, p.log_pi0)

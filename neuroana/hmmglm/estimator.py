@@ -9,6 +9,7 @@ and xarray state only, so it pickles and ships to workers without CUDA.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -18,9 +19,10 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from neuroana.backend import make_generators, resolve_device, resolve_dtype
+from neuroana.backend.threads import fit_threads, limit_threads
 from neuroana.dims import BASIS, CLASS, LAG, SOURCE, STATE, STATE_NEXT, TARGET, TIME, TRIAL, UNIT
 from neuroana.hmmglm.data import SpikeBatch, padded_dataarray, prepare_spikes
-from neuroana.hmmglm.em import estep, fit_em
+from neuroana.hmmglm.em import EMFit, estep, fit_em
 from neuroana.hmmglm.emissions import LINKS, emission_loglik
 from neuroana.hmmglm.errors import HMMGLMInputError
 from neuroana.hmmglm.inference import viterbi
@@ -93,6 +95,19 @@ class HMMGLM(BaseEstimator):
         in each class (other priors).
     history_ : xarray.Dataset
         Fit trace (dim ``iteration``).
+
+    Notes
+    -----
+    Trials of unequal length: pass a list of ``("time", "unit")`` arrays or DataArrays (one per
+    trial or session). They are padded to the longest; every trial starts from the initial
+    distribution with an empty spike history, and padded bins carry no weight in the E-step (both
+    the sequential and the associative-scan forward-backward reset at each trial's start and treat
+    padding as inert) or the M-step. Posteriors are NaN and Viterbi states -1 on padded bins.
+
+    Threads: on the CPU, ``fit`` and the scoring methods run with
+    :func:`neuroana.backend.threads.fit_threads` torch intra-op threads for a work size of
+    bins x states x units x features (one thread for the paper-sized problems, at most the cores the
+    process may use otherwise), restoring the previous setting afterwards.
 
     Examples
     --------
@@ -167,6 +182,14 @@ class HMMGLM(BaseEstimator):
         dev, dt = self._work()
         return prepare_spikes(spikes, self.history_basis_.values, dev, dt)
 
+    def _threads(self, batch: SpikeBatch):
+        """The thread rule (class Notes) for work on ``batch``; a no-op off the CPU."""
+        if batch.Y.device.type != "cpu":
+            return contextlib.nullcontext()
+        B, T, N = batch.Y.shape
+        work = int(batch.lengths.sum()) * int(self.n_states) * N * batch.X.shape[-1]
+        return limit_threads(fit_threads(work))
+
     # ------------------------------------------------------------------ fit
     def fit(self, spikes, y=None) -> HMMGLM:
         """Fit by EM on spike counts ``("trial", "time", "unit")`` or a list of ``(time, unit)``.
@@ -183,9 +206,20 @@ class HMMGLM(BaseEstimator):
         self.history_basis_ = xr.DataArray(basis, dims=(BASIS, LAG), name="history_basis")
         batch = self._batch(spikes)
         n_bins = int(batch.lengths.sum())
-        K, R = int(self.n_states), int(self.n_restarts)
+        K = int(self.n_states)
         if K > n_bins:
             raise HMMGLMInputError(f"n_states={K} is more than the {n_bins} time bins in spikes")
+        with self._threads(batch):
+            res = self._fit_em(batch)
+        self.history_ = res.history
+        self.n_iter_ = int(res.history.sizes["iteration"])
+        self.converged_ = bool(res.converged)
+        self._store(res.params, batch.unit, res.classes, res.log_prior, res.gprior)
+        self.train_log_lik_ = float(self.history_["log_lik"].values[-1])
+        return self
+
+    def _fit_em(self, batch: SpikeBatch) -> EMFit:
+        K, R = int(self.n_states), int(self.n_restarts)
         rng, _ = make_generators(self.random_state, "cpu")
         full = flatten(batch)
         explore = explore_subset(full, R, rng)
@@ -204,12 +238,7 @@ class HMMGLM(BaseEstimator):
             tol=float(self.tol),
             verbose=bool(self.verbose),
         )
-        self.history_ = res.history
-        self.n_iter_ = int(res.history.sizes["iteration"])
-        self.converged_ = bool(res.converged)
-        self._store(res.params, batch.unit, res.classes, res.log_prior, res.gprior)
-        self.train_log_lik_ = float(self.history_["log_lik"].values[-1])
-        return self
+        return res
 
     # ------------------------------------------------------------------ attributes
     def _store(self, params: EMParams, unit, classes=None, log_prior=None, gprior=None) -> None:
@@ -286,7 +315,8 @@ class HMMGLM(BaseEstimator):
     def score_trials(self, spikes) -> np.ndarray:
         """Log-likelihood ``log p(x_b)`` of each trial (float64 array)."""
         batch, params = self._posterior_parts(spikes)
-        ll, _, _ = estep(batch, params, self.link)
+        with self._threads(batch):
+            ll, _, _ = estep(batch, params, self.link)
         return ll[0].cpu().numpy()
 
     def score(self, spikes, y=None) -> float:
@@ -301,13 +331,15 @@ class HMMGLM(BaseEstimator):
         -2.0
         """
         batch, params = self._posterior_parts(spikes)
-        ll, _, _ = estep(batch, params, self.link)
+        with self._threads(batch):
+            ll, _, _ = estep(batch, params, self.link)
         return float(ll[0].sum() / int(batch.lengths.sum()))
 
     def posterior(self, spikes) -> xr.DataArray:
         """State posteriors ``("trial", "time", "state")`` (NaN on padded bins of short trials)."""
         batch, params = self._posterior_parts(spikes)
-        _, gamma, _ = estep(batch, params, self.link)
+        with self._threads(batch):
+            _, gamma, _ = estep(batch, params, self.link)
         return padded_dataarray(
             gamma[0].double().cpu().numpy(), batch, (TRIAL, TIME, STATE), np.nan, "posterior"
         )
@@ -315,8 +347,9 @@ class HMMGLM(BaseEstimator):
     def predict_states(self, spikes) -> xr.DataArray:
         """Viterbi state path ``("trial", "time")`` (-1 on padded bins of short trials)."""
         batch, params = self._posterior_parts(spikes)
-        log_e = emission_loglik(batch.X, batch.Y, params.theta, self.link, batch.lgam)[0]
-        vp = viterbi(log_e, params.log_A[0], params.log_pi0[0], batch.lengths)
+        with self._threads(batch):
+            log_e = emission_loglik(batch.X, batch.Y, params.theta, self.link, batch.lgam)[0]
+            vp = viterbi(log_e, params.log_A[0], params.log_pi0[0], batch.lengths)
         return padded_dataarray(vp.path.cpu().numpy(), batch, (TRIAL, TIME), -1, "states")
 
     @classmethod

@@ -78,36 +78,48 @@ def forward_backward(
     """
     B, T, K = log_e.shape
     log_A, log_pi0, mask = _prepare(log_e, log_A, log_pi0, lengths)
+    padded = not bool(mask.all())
     A = log_A.exp()
     m = log_e.max(dim=-1, keepdim=True).values
     e = (log_e - m).exp()  # (B, T, K), max 1 per bin
     alpha = torch.empty_like(e)
-    log_c = torch.zeros(B, T, dtype=torch.float64, device=e.device)
-    a = (log_pi0 - log_pi0.max(-1, keepdim=True).values).exp() * e[:, 0]
-    c0 = a.sum(-1, keepdim=True)
-    alpha[:, 0] = a / c0
-    log_c[:, 0] = c0[:, 0].double().log() + log_pi0.max(-1).values.double()
+    c = torch.empty(B, T, 1, dtype=e.dtype, device=e.device)  # per-bin normalisers
+    torch.mul((log_pi0 - log_pi0.max(-1, keepdim=True).values).exp(), e[:, 0], out=alpha[:, 0])
+    torch.sum(alpha[:, 0], -1, keepdim=True, out=c[:, 0])
+    alpha[:, 0].div_(c[:, 0])
+    # Padded bins (t >= length) need no masking in the forward pass: it is causal, so they never
+    # reach a real bin, and their normalisers are dropped from the likelihood below.
     for t in range(1, T):
-        a = torch.bmm(alpha[:, t - 1 : t], A)[:, 0] * e[:, t]
-        c = a.sum(-1, keepdim=True)
-        keep = mask[:, t : t + 1]
-        alpha[:, t] = torch.where(keep, a / c, alpha[:, t - 1])
-        log_c[:, t] = torch.where(keep[:, 0], c[:, 0].double().log(), 0.0)
-    log_c = log_c + torch.where(mask, m[..., 0].double(), 0.0)
+        at = alpha[:, t]
+        torch.bmm(alpha[:, t - 1 : t], A, out=at[:, None])
+        at.mul_(e[:, t])
+        torch.sum(at, -1, keepdim=True, out=c[:, t])
+        at.div_(c[:, t])
+    c = torch.where(mask, c[..., 0], 1.0)  # working dtype; logs in float64
+    log_c = torch.where(mask, c.double().log() + m[..., 0].double(), 0.0)
+    log_c[:, 0] += log_pi0.max(-1).values.double()
     log_lik = log_c.sum(-1)
-    # backward: beta_t scaled so that gamma_t = alpha_t * beta_t
+    # backward: beta_t scaled so that gamma_t = alpha_t * beta_t; w_t = e_t * beta_t / c_t is the
+    # message into bin t, used for beta and xi. beta is 1 at each sequence's last real bin.
     beta = torch.empty_like(e)
     beta[:, T - 1] = 1.0
-    # w_t = e_t * beta_t / c_t (the message into bin t), used for beta and xi
     w = torch.empty_like(e)
-    scale = (log_c - torch.where(mask, m[..., 0].double(), 0.0)).exp().to(e.dtype)  # c_t
+    w[:, 0] = 0.0
+    ec = e / c[..., None]
+    if padded:
+        ec = torch.where(mask[..., None], ec, 0.0)
+    last = (mask.sum(1) - 1)[:, None]  # index of each sequence's last real bin
+    ar = torch.arange(T, device=e.device)
     for t in range(T - 1, 0, -1):
-        keep = mask[:, t : t + 1]
-        wt = torch.where(keep, e[:, t] * beta[:, t] / scale[:, t : t + 1], 0.0)
-        w[:, t] = wt
-        b = torch.bmm(A, wt[:, :, None])[:, :, 0]
-        beta[:, t - 1] = torch.where(keep, b, 1.0)
-    gamma = alpha * beta * mask[..., None]
+        wt = w[:, t]
+        torch.mul(ec[:, t], beta[:, t], out=wt)
+        bt = beta[:, t - 1]
+        torch.bmm(A, wt[:, :, None], out=bt[:, :, None])
+        if padded:
+            bt.masked_fill_(ar[t - 1] >= last, 1.0)
+    gamma = alpha * beta
+    if padded:
+        gamma = torch.where(mask[..., None], gamma, 0.0)
     # expected transitions: A_ij * sum_t alpha_{t-1,i} w_{t,j}
     xi_sum = A * torch.einsum("bti,btj->bij", alpha[:, :-1], w[:, 1:])
     return Posterior(log_lik, gamma, xi_sum)
@@ -120,18 +132,31 @@ def _log_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a - ma).exp() @ (b - mb).exp()).log() + ma + mb
 
 
-def _scan(ops: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-    """Inclusive prefix (or suffix) log-matrix products along dim 1 by recursive doubling."""
+def _normalise(x: torch.Tensor, dims) -> tuple[torch.Tensor, torch.Tensor]:
+    # x = y + s with max(y) = 0 over dims; s float64 (the large part kept out of the working dtype)
+    mx = x.amax(dims, keepdim=True).clamp_min(_NEG)
+    return x - mx, mx.double()
+
+
+def _scan(ops: torch.Tensor, scale: torch.Tensor, reverse: bool = False):
+    """Inclusive prefix (or suffix) log-matrix products along dim 1 by recursive doubling.
+
+    Each matrix is kept as ``(x, s)`` = (log entries with max 0 in the working dtype, float64 log
+    scale ``s``): products of hundreds of bins reach log-magnitudes that float32 cannot resolve.
+    """
     x = ops.flip(1) if reverse else ops
+    sc = scale.flip(1) if reverse else scale
     T = x.shape[1]
     shift = 1
     while shift < T:
         left, right = x[:, :-shift], x[:, shift:]
         # forward prefix: P_t = P_{t-shift} @ M_t ; reverse suffix (flipped): S_t = M_t @ S_{t+shift}
         new = _log_matmul(right, left) if reverse else _log_matmul(left, right)
+        new, mx = _normalise(new, (-2, -1))
         x = torch.cat([x[:, :shift], new], dim=1)
+        sc = torch.cat([sc[:, :shift], sc[:, :-shift] + sc[:, shift:] + mx[..., 0, 0]], dim=1)
         shift *= 2
-    return x.flip(1) if reverse else x
+    return (x.flip(1), sc.flip(1)) if reverse else (x, sc)
 
 
 def forward_backward_scan(
@@ -142,7 +167,9 @@ def forward_backward_scan(
 ) -> Posterior:
     """Forward-backward by a log-space associative scan: O(log T) depth, for long sequences on GPU.
 
-    Gives the same result as :func:`forward_backward` (to rounding). On CPU it does more work than
+    Gives the same result as :func:`forward_backward` (to rounding; the large log-scales of the
+    partial products are carried in float64). Each sequence restarts from ``log_pi0``; padded bins
+    are identity operators, so unequal trials need no special care. On CPU it does more work than
     the sequential recursion, so the estimator uses it only on CUDA for long sequences.
 
     Examples
@@ -158,37 +185,44 @@ def forward_backward_scan(
     True
     """
     B, T, K = log_e.shape
+    dt, dev = log_e.dtype, log_e.device
     log_A, log_pi0, mask = _prepare(log_e, log_A, log_pi0, lengths)
-    eye = torch.full((K, K), _NEG, dtype=log_e.dtype, device=log_e.device)
+    le, m = _normalise(log_e, -1)  # (B, T, K) <= 0 and (B, T, 1) float64
+    eye = torch.full((K, K), _NEG, dtype=dt, device=dev)
     eye.diagonal().zero_()
-    # M_t[i, j] = log A_ij + log e_t(j) for t >= 1; identity on padded bins
-    ops = log_A[:, None] + log_e[:, 1:, None, :]
-    ops = torch.where(mask[:, 1:, None, None], ops, eye)
-    first = (log_pi0 + log_e[:, 0])[:, None, None, :]  # (B, 1, 1, K) row vector
+    # M_t[i, j] = log A_ij + log e_t(j) for t >= 1; identity (scale 0) on padded bins
+    ops = torch.where(mask[:, 1:, None, None], log_A[:, None] + le[:, 1:, None, :], eye)
+    ops, s_ops = _normalise(ops, (-2, -1))
+    s_ops = s_ops[..., 0, 0] + torch.where(mask[:, 1:], m[:, 1:, 0], 0.0)  # (B, T-1)
+    first, s_first = _normalise(log_pi0 + le[:, 0], -1)  # (B, K), (B, 1)
+    s_first = s_first + m[:, 0]
     if T > 1:
-        pref = _scan(ops)  # (B, T-1, K, K)
-        log_alpha = torch.cat(
-            [first[:, 0], (first[:, 0, 0][:, None, :, None] + pref).logsumexp(-2)], dim=1
-        )
-        suff = _scan(ops, reverse=True)  # S_t = M_t ... M_{T-1}, t = 1..T-1
-        log_beta = torch.cat(
-            [suff.logsumexp(-1), torch.zeros(B, 1, K, dtype=log_e.dtype, device=log_e.device)], 1
+        pref, s_pref = _scan(ops, s_ops)  # (B, T-1, K, K)
+        la, s_la = _normalise((first[:, None, :, None] + pref).logsumexp(-2), -1)
+        log_alpha = torch.cat([first[:, None], la], 1)
+        s_alpha = torch.cat([s_first[:, None], s_la + (s_first[:, None] + s_pref[..., None])], 1)
+        suff, s_suff = _scan(ops, s_ops, reverse=True)  # S_t = M_t ... M_{T-1}, t = 1..T-1
+        lb, s_lb = _normalise(suff.logsumexp(-1), -1)
+        zero = torch.zeros(B, 1, K, dtype=dt, device=dev)
+        log_beta = torch.cat([lb, zero], 1)
+        s_beta = torch.cat([s_lb + s_suff[..., None], zero[..., :1].double()], 1)
+    else:
+        log_alpha, s_alpha = first[:, None], s_first[:, None]
+        log_beta = torch.zeros(B, 1, K, dtype=dt, device=dev)
+        s_beta = torch.zeros(B, 1, 1, dtype=torch.float64, device=dev)
+    log_lik = log_alpha[:, -1].double().logsumexp(-1) + s_alpha[:, -1, 0]
+    off = (s_alpha + s_beta - log_lik[:, None, None]).to(dt)  # (B, T, 1), about 0
+    gamma = torch.where(mask[..., None], (log_alpha + log_beta + off).exp(), 0.0)
+    if T > 1:
+        # xi_t(i, j) = alpha_{t-1}(i) A_ij e_t(j) beta_t(j) / p(x)
+        lb1 = le[:, 1:] + log_beta[:, 1:]
+        w_off = s_alpha[:, :-1] + m[:, 1:] + s_beta[:, 1:] - log_lik[:, None, None]
+        wgt = torch.where(mask[:, 1:, None], w_off.exp().to(dt), 0.0)
+        xi_sum = log_A.exp() * torch.einsum(
+            "bti,btj->bij", log_alpha[:, :-1].exp() * wgt, lb1.exp()
         )
     else:
-        log_alpha = first[:, 0]
-        log_beta = torch.zeros(B, 1, K, dtype=log_e.dtype, device=log_e.device)
-    log_alpha = log_alpha.reshape(B, T, K)
-    log_lik = log_alpha[:, -1].double().logsumexp(-1)
-    lz = log_lik.to(log_e.dtype)[:, None, None]
-    gamma = (log_alpha + log_beta - lz).exp() * mask[..., None]
-    if T > 1:
-        la, lb = log_alpha[:, :-1], log_e[:, 1:] + log_beta[:, 1:]
-        ma = la.amax(-1, keepdim=True)
-        mb = lb.amax(-1, keepdim=True)
-        wgt = (ma + mb - lz).exp() * mask[:, 1:, None]
-        xi_sum = log_A.exp() * torch.einsum("bti,btj->bij", (la - ma).exp() * wgt, (lb - mb).exp())
-    else:
-        xi_sum = torch.zeros(B, K, K, dtype=log_e.dtype, device=log_e.device)
+        xi_sum = torch.zeros(B, K, K, dtype=dt, device=dev)
     return Posterior(log_lik, gamma, xi_sum)
 
 

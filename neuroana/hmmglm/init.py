@@ -13,7 +13,12 @@ import numpy as np
 import torch
 
 from neuroana.hmmglm.data import SpikeBatch
-from neuroana.hmmglm.emissions import exp_filter, newton_mstep, raised_cosine_basis
+from neuroana.hmmglm.emissions import (
+    exp_filter,
+    maybe_pair_products,
+    newton_mstep,
+    raised_cosine_basis,
+)
 
 __all__ = [
     "EMParams",
@@ -39,7 +44,11 @@ class EMParams(NamedTuple):
 
 
 class Flat(NamedTuple):
-    """A :class:`~neuroana.hmmglm.data.SpikeBatch` with (trial, time) flattened to rows for M-steps."""
+    """A :class:`~neuroana.hmmglm.data.SpikeBatch` with (trial, time) flattened to rows for M-steps.
+
+    ``pairs`` caches the feature products of every row
+    (:func:`~neuroana.hmmglm.emissions.pair_products`; None when too large to keep).
+    """
 
     batch: SpikeBatch
     Xf: torch.Tensor
@@ -47,6 +56,7 @@ class Flat(NamedTuple):
     mask: torch.Tensor
     M: int
     P: int
+    pairs: torch.Tensor | None
 
 
 def history_basis(history) -> np.ndarray:
@@ -90,7 +100,8 @@ def flatten(batch: SpikeBatch) -> Flat:
     B, T, N = batch.Y.shape
     P = batch.X.shape[-1]
     mask = (torch.arange(T, device=batch.Y.device)[None, :] < batch.lengths[:, None]).reshape(-1)
-    return Flat(batch, batch.X.reshape(B * T, P), batch.Y.reshape(B * T, N), mask, B * T, P)
+    Xf = batch.X.reshape(B * T, P)
+    return Flat(batch, Xf, batch.Y.reshape(B * T, N), mask, B * T, P, maybe_pair_products(Xf))
 
 
 def _subset(batch: SpikeBatch, idx: np.ndarray) -> SpikeBatch:
@@ -148,7 +159,9 @@ def initial_params(
                 G[r, :, b, s0 : s0 + block] = 0.1 / K
                 G[r, k, b, s0 : s0 + block] += 0.9
     G = torch.as_tensor(G, dtype=dt, device=dev).reshape(R, K, explore.M) * explore.mask
-    theta = newton_mstep(explore.Xf, explore.Yf, G, theta, link, n_iter=2, select=select).theta
+    theta = newton_mstep(
+        explore.Xf, explore.Yf, G, theta, link, n_iter=2, select=select, pairs=explore.pairs
+    ).theta
     stay = 0.95 if K > 1 else 1.0
     A0 = torch.full((K, K), (1 - stay) / max(K - 1, 1), dtype=torch.float64)
     A0.fill_diagonal_(stay)
