@@ -52,7 +52,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from neuroana.io.manifests import fetch, list_manifests
+    from neuroana.io.download import fetch
+    from neuroana.io.manifests import list_manifests
 
     if args.name is None:
         for name in list_manifests():

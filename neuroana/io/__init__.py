@@ -29,7 +29,7 @@ _LAZY = {
     "atomic_dir": "neuroana.io.atomic",
     "atomic_path": "neuroana.io.atomic",
     "read_benucci": "neuroana.io.benucci",
-    "fetch": "neuroana.io.manifests",
+    "fetch": "neuroana.io.download",
     "list_manifests": "neuroana.io.manifests",
     "load_manifest": "neuroana.io.manifests",
 }

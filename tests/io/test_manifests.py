@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import yaml
 
+from neuroana.io import download as fetch_module
 from neuroana.io import manifests as mf
+from neuroana.io.download import cache_dir, fetch
 from neuroana.io.manifests import (
     ChecksumError,
     DownloadError,
     ManifestError,
     ManualDownloadError,
     UnverifiedDownloadWarning,
-    cache_dir,
-    fetch,
     list_manifests,
     load_manifest,
 )
@@ -361,7 +361,7 @@ def test_registry_source_extracts_members_from_one_sdist(tmp_path, monkeypatch):
         out.write_bytes(blob)
         return out
 
-    monkeypatch.setattr(mf, "_pip_download_sdist", fake_pip)
+    monkeypatch.setattr(fetch_module, "_pip_download_sdist", fake_pip)
     reg = {
         "kind": "pypi-sdist",
         "package": "fakepkg",
@@ -406,8 +406,8 @@ def test_pip_download_command(tmp_path, monkeypatch):
         (folder / "pynapple-0.11.4.tar.gz").write_bytes(b"x")
         return Done()
 
-    monkeypatch.setattr(mf.subprocess, "run", fake_run)
-    out = mf._pip_download_sdist("pynapple", "0.11.4", tmp_path)
+    monkeypatch.setattr(fetch_module.subprocess, "run", fake_run)
+    out = fetch_module._pip_download_sdist("pynapple", "0.11.4", tmp_path)
     assert out == tmp_path / "pynapple-0.11.4.tar.gz"
     cmd = seen["cmd"]
     assert cmd[1:4] == ["-m", "pip", "download"]
@@ -463,12 +463,12 @@ def test_pynapple_manifest_fetch_from_a_local_sdist(shared_dir, tmp_path, monkey
         out.symlink_to(sdist)
         return out
 
-    monkeypatch.setattr(mf, "_pip_download_sdist", fake_pip)
+    monkeypatch.setattr(fetch_module, "_pip_download_sdist", fake_pip)
     with pytest.raises(ChecksumError, match="nothing was extracted"):  # not the real archive
         fetch("pynapple_nwb", dest=tmp_path / "c", progress=False)
     # without the archive checksum the real members' checksums still decide
     monkeypatch.setattr(
-        mf,
+        fetch_module,
         "load_manifest",
         lambda name: _strip_archive_checks(m),
     )
