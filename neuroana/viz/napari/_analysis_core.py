@@ -116,10 +116,11 @@ def fit_registered(
     >>> from neuroana.io import write_session_nwb
     >>> p = write_session_nwb(make_session(random_state=0, duration=20.0, n_units=3),
     ...                       pathlib.Path(tempfile.mkdtemp()) / "s.nwb")
-    >>> out = fit_registered("hmmglm", [p], {"bin_size": 0.1, "trials": "epochs"},
+    >>> data = {"bin_size": 0.1, "trials": "epochs", "trial_length": 5.0}
+    >>> out = fit_registered("hmmglm", [p], data,
     ...                      HMMGLM(n_states=2, max_iter=2, n_restarts=1, device="cpu"))
-    >>> out.dataset["states"].sizes["trial"]  # the wake and the sleep epoch
-    2
+    >>> out.dataset["states"].sizes["trial"]  # 15 s of wake and 5 s of sleep in 5-s trials
+    4
     """
     from neuroana.analysis import get
 
@@ -309,7 +310,7 @@ def check_animals(inputs: Mapping, layers: Sequence[tuple[str, Sequence]]) -> li
     ...               [("a.nwb", [1, 2]), ("b.nwb", [1, 2])])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    neuroana.viz.napari._analysis_core.AnalysisWidgetError: b.nwb: its labels ['p', 'q'] share ...
+    neuroana.viz.napari._analysis_core.AnalysisWidgetError: a.nwb: its labels ['x', 'y'] share ...
     """
     tr = inputs["traces"]
     animals = list(tr.values()) if isinstance(tr, Mapping) else [tr]
