@@ -107,11 +107,12 @@ def _connectome(viewer):
     _session(viewer)
     w = connectome_widget(viewer)
     viewer.window.add_dock_widget(w, name="Dynamic connectome", area="right")
-    w.n_components.value, w.n_restarts.value, w.max_iter.value = "2", 2, 100
+    fields = w.param_fields
+    fields["n_components"].value, fields["n_restarts"].value, fields["max_iter"].value = "2", 2, 100
     _run(w)
-    _wait(lambda: "communities c0" in viewer.layers)
-    for ly in viewer.layers:
-        ly.visible = ly.name == "communities c0"
+    _wait(lambda: "communities session" in viewer.layers)
+    for ly in viewer.layers:  # the session's ROI masks painted by community (component 0)
+        ly.visible = ly.name == "communities session"
     return w.figure
 
 
@@ -121,7 +122,10 @@ def _hmmglm(viewer):
     _session(viewer)
     w = hmmglm_widget(viewer)
     viewer.window.add_dock_widget(w, name="HMM-GLM states", area="right")
-    w.n_states.value, w.max_iter.value, w.n_restarts.value = 3, 10, 1
+    fields = w.param_fields
+    fields["n_states"].value, fields["max_iter"].value, fields["n_restarts"].value = 3, 10, 1
+    # trials: the epochs table's rows (wake, sleep) cut into 7.5-s pieces
+    w.data_fields["trials"].value, w.data_fields["trial_length"].value = "epochs", "7.5"
     _run(w)
     return w.figure
 

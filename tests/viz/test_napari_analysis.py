@@ -1,4 +1,4 @@
-"""napari analysis widgets: community painting, parameter plumbing, threaded fits vs the public API.
+"""napari analysis widgets: community painting, fits through the registry vs the public API.
 
 Pure tests run anywhere (napari installed); ``@pytest.mark.napari`` tests need a display (CI runs
 them under Xvfb) and are skipped by conftest without one.
@@ -13,13 +13,13 @@ import xarray as xr
 pytest.importorskip("napari")
 pytest.importorskip("magicgui")
 
-from neuroana.viz.napari._analysis_widgets import (  # noqa: E402
+from neuroana.viz.napari._analysis_core import (  # noqa: E402
     AnalysisWidgetError,
+    check_animals,
+    check_data_options,
     communities_to_labels,
-    community_layers,
-    connectome_estimator,
-    hmmglm_estimator,
-    parse_n_components,
+    community_layer,
+    parse_value,
     run_adaptation,
 )
 
@@ -71,49 +71,75 @@ def test_communities_to_labels_rejects_bad_input():
         communities_to_labels(lab, roi_ids, da.expand_dims("component"))
 
 
-def test_community_layers_one_per_component():
-    lab, roi_ids, da = _planted(3)
+def test_community_layer_maps_labels_to_each_animals_rois():
+    lab, roi_ids, _ = _planted(3)
     rng = np.random.default_rng(1)
-    second = da.copy(data=rng.integers(0, 3, size=da.size))
+    names = [f"N{k}" for k in range(12)]  # the fit's neurons (labels), in its own order
+    rows = rng.integers(-1, 3, size=(2, 12))
     res = xr.Dataset(
         {
-            "communities": xr.concat([da, second], "component"),
-            "n_communities": ("component", [4, 3]),
+            "episode_communities": (("episode", "roi"), rows),
+            "episode_n_communities": ("episode", [3, 2]),
+        },
+        coords={"roi": names, "episode": ["a", "b"]},
+    )
+    # this animal has 9 ROIs; 7 carry labels of the fit, 2 carry labels the fit lacks
+    own = [names[i] for i in rng.permutation(12)[:7]] + ["X1", "X2"]
+    rois = dict(zip(own, roi_ids, strict=True))
+    data, kw, kind = community_layer(
+        lab, roi_ids, res, rois, name="communities m", layer_kwargs={"scale": (2.0, 3.0)}
+    )
+    assert kind == "labels" and data.shape == (2, *lab.shape)
+    assert kw["scale"] == (1.0, 2.0, 3.0) and kw["name"] == "communities m"
+    assert kw["metadata"] == {"axis": "episode", "rows": ["a", "b"], "n_communities": [3, 2]}
+    label_of = {rid: lb for lb, rid in rois.items()}
+    for e in range(2):
+        comm = {
+            rid: dict(zip(names, rows[e].tolist(), strict=True)).get(label_of[rid], -1)
+            for rid in roi_ids
         }
+        np.testing.assert_array_equal(data[e], _brute_paint(lab, roi_ids, comm))
+    # the ROIs whose label the fit lacks stay unpainted
+    for rid in (rois["X1"], rois["X2"]):
+        assert (data[:, lab == roi_ids.index(rid) + 1] == 0).all()
+
+
+def _traces(labels, ids):
+    return xr.DataArray(
+        np.zeros((3, len(ids))),
+        dims=("time", "roi"),
+        coords={"roi": labels, "roi_id": ("roi", ids)},
     )
-    layers = community_layers(lab, roi_ids, res, {"scale": (2.0, 2.0)})
-    assert [(kw["name"], kind) for _, kw, kind in layers] == [
-        ("communities c0", "labels"),
-        ("communities c1", "labels"),
+
+
+def test_check_animals_refuses_what_does_not_line_up():
+    a = _traces(["N1", "N2", "N3"], [4, 5, 6])
+    b = _traces(["N3", "N1", "N2"], [9, 7, 8])
+    maps = check_animals({"traces": {"a": a, "b": b}}, [("a.nwb", [4, 5, 6]), ("b.nwb", [7, 8, 9])])
+    assert maps == [{"N1": 4, "N2": 5, "N3": 6}, {"N3": 9, "N1": 7, "N2": 8}]
+    with pytest.raises(AnalysisWidgetError, match=r"b\.nwb: ROI ids \[9\].*not in its ROIs layer"):
+        check_animals({"traces": {"a": a, "b": b}}, [("a.nwb", [4, 5, 6]), ("b.nwb", [7, 8])])
+    c = _traces(["c-N1", "c-N2", "N3"], [1, 2, 3])  # a per-file column: one shared value only
+    with pytest.raises(AnalysisWidgetError, match=r"a\.nwb: its labels .* share 1 neuron"):
+        check_animals({"traces": {"a": a, "c": c}}, [("a.nwb", [4, 5, 6]), ("c.nwb", [1, 2, 3])])
+
+
+def test_data_options_checked_as_the_runner_checks_them():
+    assert check_data_options("hmmglm", {"bin_size": 0.1, "trials": None}, 1) == {"bin_size": 0.1}
+    with pytest.raises(AnalysisWidgetError, match=r"needs data option\(s\) \['bin_size'\]"):
+        check_data_options("hmmglm", {"trials": "epochs"}, 1)
+    with pytest.raises(ValueError, match="either trials or interval"):
+        check_data_options("hmmglm", {"bin_size": 0.1, "trials": "t", "start": 1.0}, 1)
+    with pytest.raises(AnalysisWidgetError, match=r"unknown data option\(s\) \['nope'\]"):
+        check_data_options("connectome", {"nope": 1}, 1)
+    assert [parse_value(t) for t in ("auto", " 4 ", "[1, 2]", "", "0.5", 3)] == [
+        "auto",
+        4,
+        [1, 2],
+        None,
+        0.5,
+        3,
     ]
-    for r, (data, kw, _) in enumerate(layers):
-        comp = res["communities"].isel(component=r)
-        comm = dict(zip(comp["roi"].values.tolist(), comp.values.tolist(), strict=True))
-        np.testing.assert_array_equal(data, _brute_paint(lab, roi_ids, comm))
-        assert kw["scale"] == (2.0, 2.0)
-        assert kw["metadata"] == {"component": r, "n_communities": [4, 3][r]}
-
-
-def test_connectome_parameter_plumbing():
-    est = connectome_estimator(
-        window=7.5, step=0.0, n_components=" AUTO ", random_state=3, max_rank=3, n_restarts=2
-    )
-    p = est.get_params()
-    assert (p["window"], p["step"], p["n_components"], p["random_state"]) == (7.5, None, "auto", 3)
-    assert tuple(p["ranks"]) == (1, 2, 3) and p["n_restarts"] == 2
-    assert connectome_estimator(window=5, step=2.5, n_components="4").get_params()["step"] == 2.5
-    assert parse_n_components("4") == 4
-    for bad in ("x", "0", "-2", "2.5"):
-        with pytest.raises(AnalysisWidgetError, match=repr(bad)):
-            parse_n_components(bad)
-
-
-def test_hmmglm_parameter_plumbing():
-    p = hmmglm_estimator(
-        n_states=4, prior="gaussian", random_state=7, max_iter=9, n_restarts=3
-    ).get_params()
-    got = (p["n_states"], p["prior"], p["random_state"], p["max_iter"], p["n_restarts"])
-    assert got == (4, "gaussian", 7, 9, 3)
 
 
 def test_run_adaptation_equals_public_api():
@@ -127,6 +153,7 @@ def test_run_adaptation_equals_public_api():
 
 
 # ---------------------------------------------------------------------------- napari (display)
+# ---------------------------------------------------------------------------- napari (display)
 @pytest.fixture(scope="module")
 def session_layer():
     from neuroana.viz.napari._sample_data import sample_session
@@ -139,6 +166,7 @@ def _wait(qtbot, w, worker, timeout=120_000):
     """Wait for the worker; count main-loop timer ticks while it runs (the viewer is responsive)."""
     from qtpy.QtCore import QTimer
 
+    assert worker is not None, w.status.value
     ticks = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(worker.is_running))
@@ -147,6 +175,30 @@ def _wait(qtbot, w, worker, timeout=120_000):
     timer.stop()
     assert w.result is not None, w.status.value
     return sum(ticks)
+
+
+def _set(w, **values):
+    for k, v in values.items():
+        fields = w.param_fields if k in w.param_fields else w.data_fields
+        fields[k].value = v
+
+
+@pytest.mark.napari
+def test_widget_fields_plumb_into_the_estimator(make_napari_viewer, session_layer):
+    from neuroana.viz.napari._analysis_widgets import connectome_widget, hmmglm_widget
+
+    viewer = make_napari_viewer()
+    viewer.add_labels(session_layer[0], **session_layer[1])
+    w = connectome_widget(viewer)
+    _set(w, window="7.5", step="", n_components=" AUTO ", ranks="[1, 2, 3]", random_state=3)
+    p = w.estimator().get_params()
+    assert (p["window"], p["step"], p["n_components"], p["random_state"]) == (7.5, None, "AUTO", 3)
+    assert p["ranks"] == (1, 2, 3) and w.data() == {"roi_label": None, "epochs": None}
+    h = hmmglm_widget(viewer)
+    _set(h, n_states=4, prior="gaussian", max_iter=9, bin_size="0.02", trials="trials")
+    p = h.estimator().get_params()
+    assert (p["n_states"], p["prior"], p["max_iter"]) == (4, "gaussian", 9)
+    assert h.data() == {"bin_size": 0.02, "trials": "trials", "trial_length": None}
 
 
 @pytest.mark.napari
@@ -159,14 +211,14 @@ def test_connectome_widget_paints_fitted_communities(make_napari_viewer, qtbot, 
     viewer = make_napari_viewer()
     viewer.add_labels(data, **kw)
     w = connectome_widget(viewer)
-    assert w.layer_box.value == "ROIs"
-    w.window.value, w.step.value, w.n_components.value = 5.0, 2.5, "2"
-    w.n_restarts.value, w.max_iter.value, w.random_state.value = 2, 100, 1
+    assert w.layer_box.value == ["ROIs"]
+    _set(w, window="5.0", step="2.5", n_components="2", n_restarts=2, max_iter=100, random_state=1)
     worker = w.run()
-    assert worker.pbar is not None  # indeterminate progress bar in the activity dock
+    assert worker.pbar is not None
     busy_ticks = _wait(qtbot, w, worker)
     assert busy_ticks > 0  # the event loop ran while the fit was in its thread
-    qtbot.waitUntil(lambda: "communities c1" in viewer.layers, timeout=10_000)
+    name = "communities session"
+    qtbot.waitUntil(lambda: name in viewer.layers, timeout=10_000)
 
     path = kw["metadata"]["nwb_path"]
     ref = DynamicConnectome(
@@ -180,59 +232,75 @@ def test_connectome_widget_paints_fitted_communities(make_napari_viewer, qtbot, 
         random_state=1,
     ).fit(read_roi_traces(path))
     com = ref.result_["communities"]
-    xr.testing.assert_equal(w.result.result_["communities"], com)
+    xr.testing.assert_equal(w.result.estimator.result_["communities"], com)
+    xr.testing.assert_equal(w.result.dataset["communities"], com)  # the pipeline's Dataset
     roi_ids = kw["metadata"]["roi_ids"]
+    painted = viewer.layers[name].data
+    assert painted.shape == (2, *data.shape)
     for r in range(2):
         comm = dict(zip(com["roi"].values.tolist(), com.values[r].tolist(), strict=True))
-        painted = viewer.layers[f"communities c{r}"].data
-        np.testing.assert_array_equal(painted, _brute_paint(data, roi_ids, comm))
-        assert len(np.unique(painted[painted > 0])) == ref.result_["n_communities"].values[r]
+        np.testing.assert_array_equal(painted[r], _brute_paint(data, roi_ids, comm))
+        assert len(np.unique(painted[r][painted[r] > 0])) == ref.result_["n_communities"].values[r]
     # the panel draws each component's window factor against time
     wf = ref.result_["window_factor"].transpose("window", "component")
     for r in range(2):
         np.testing.assert_allclose(w.figure.axes[2 * r].lines[0].get_ydata(), wf.values[:, r])
     assert "rank 2" in w.status.value
 
-    # a second run replaces the layers instead of stacking copies
-    w.n_components.value = "1"
+    # a second run replaces the layer instead of stacking copies
+    _set(w, n_components="1")
     _wait(qtbot, w, w.run())
-    qtbot.waitUntil(lambda: viewer.layers["communities c0"].metadata["n_communities"] is not None)
-    assert sum(ly.name == "communities c0" for ly in viewer.layers) == 1
+    qtbot.waitUntil(lambda: viewer.layers[name].data.shape[0] == 1)
+    assert sum(ly.name == name for ly in viewer.layers) == 1
 
 
 @pytest.mark.napari
-def test_connectome_widget_reports_bad_input(make_napari_viewer, qtbot, session_layer):
+def test_connectome_widget_reports_bad_input(make_napari_viewer, qtbot, session_layer, tmp_path):
+    from neuroana.datasets import make_session
+    from neuroana.io import write_session_nwb
     from neuroana.viz.napari._analysis_widgets import connectome_widget
+    from neuroana.viz.napari._reader import get_nwb_reader
 
     data, kw = session_layer
     viewer = make_napari_viewer()
     viewer.add_labels(data, **kw)
+    viewer.add_labels(data, **{**kw, "name": "ROIs copy"})
     w = connectome_widget(viewer)
-    w.n_components.value = "three"
-    assert w.run() is None
-    assert "'three'" in w.status.value and w.button.enabled
-    # an error inside the fit (in the worker thread) comes back to the status line
-    w.n_components.value, w.window.value = "1", 1e4
+    w.layer_box.value = ["ROIs", "ROIs copy"]
+    assert w.run() is None and "come from session.nwb; select one each" in w.status.value
+    w.layer_box.value = ["ROIs"]
+    _set(w, n_components="1", window="1e4")  # an error inside the fit comes to the status line
     w.run()
     qtbot.waitUntil(lambda: w.button.enabled, timeout=60_000)
-    assert "connectome fit failed" in w.status.value and "longer than the recording" in (
-        w.status.value
-    )
-    assert w.result is None and [ly.name for ly in viewer.layers] == ["ROIs"]
+    assert "connectome fit failed" in w.status.value
+    assert "longer than the recording" in w.status.value
+    # a second animal without a label column: the pipeline's refusal, nothing added
+    other = write_session_nwb(make_session(random_state=5, duration=30.0), tmp_path / "m5.nwb")
+    ((d2, kw2, _),) = get_nwb_reader(str(other))(str(other))
+    viewer.add_labels(d2, **{**kw2, "name": "ROIs m5"})
+    w.layer_box.value = ["ROIs", "ROIs m5"]
+    _set(w, window="5.0")
+    w.run()
+    qtbot.waitUntil(lambda: w.button.enabled, timeout=60_000)
+    assert "several animals need a neuron identity" in w.status.value, w.status.value
+    assert w.result is None
+    assert [ly.name for ly in viewer.layers] == ["ROIs", "ROIs copy", "ROIs m5"]
 
 
 @pytest.mark.napari
-def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, session_layer):
+def test_hmmglm_widget_trials_from_epochs_equal_public_api(
+    make_napari_viewer, qtbot, session_layer
+):
     from neuroana.hmmglm import HMMGLM
-    from neuroana.io import read_spike_counts
+    from neuroana.io import read_intervals, read_spike_counts
     from neuroana.viz.napari._analysis_widgets import adaptation_widget, hmmglm_widget
 
     data, kw = session_layer
     viewer = make_napari_viewer()
     viewer.add_labels(data, **kw)
     w = hmmglm_widget(viewer)
-    w.bin_size.value, w.n_states.value, w.prior.value = 0.05, 2, "none"
-    w.max_iter.value, w.n_restarts.value, w.random_state.value = 5, 1, 2
+    _set(w, bin_size="0.05", trials="epochs", trial_length="7.5")
+    _set(w, n_states=2, prior="none", max_iter=5, n_restarts=1, random_state=2)
     worker = w.run()
     seen = _record_progress(worker.pbar)
     # one fit at a time: a second analysis is refused (with a message) while this one runs
@@ -243,22 +311,24 @@ def test_hmmglm_widget_states_equal_public_api(make_napari_viewer, qtbot, sessio
     assert {total for _, total, _ in seen} == {5} and max(v for v, _, _ in seen) >= 1
     assert all(" objective " in label for v, _, label in seen if v > 0)
 
-    spikes = read_spike_counts(kw["metadata"]["nwb_path"], 0.05).expand_dims("trial")
-    ref = HMMGLM(n_states=2, prior="none", random_state=2, max_iter=5, n_restarts=1).fit(spikes)
-    states = ref.predict_states(spikes).isel(trial=0)
-    np.testing.assert_array_equal(w.result.states.values, states.values)
-    np.testing.assert_allclose(
-        w.result.posterior.values,
-        ref.posterior(spikes).isel(trial=0).transpose("time", "state").values,
-        atol=1e-6,
-    )
-    np.testing.assert_array_equal(w.result.spikes.values, spikes.values[0])
-    # the panel: counts raster, the Viterbi row, the posterior stack
+    # the same trials cut independently: each epochs row binned on its own, 150-bin pieces
+    path = kw["metadata"]["nwb_path"]
+    pieces = []
+    for _, row in read_intervals(path, "epochs").iterrows():
+        c = read_spike_counts(path, 0.05, start=row["start_time"], stop=row["stop_time"]).values
+        pieces += [c[i * 150 : (i + 1) * 150] for i in range(len(c) // 150)]
+    X = xr.DataArray(np.stack(pieces), dims=("trial", "time", "unit"))
+    assert X.sizes["trial"] == 4  # 30 s: a 22.5-s wake and a 7.5-s sleep epoch
+    np.testing.assert_array_equal(w.result.inputs["spikes"].values, X.values)
+    ref = HMMGLM(n_states=2, prior="none", random_state=2, max_iter=5, n_restarts=1).fit(X)
+    states = ref.predict_states(X)
+    np.testing.assert_array_equal(w.result.dataset["states"].values, states.values)
+    # the panel: trial 0's counts raster, its Viterbi row, its posterior stack
     axes = w.figure.axes
-    np.testing.assert_array_equal(np.asarray(axes[1].images[0].get_array())[0], states.values)
+    np.testing.assert_array_equal(np.asarray(axes[1].images[0].get_array())[0], states.values[0])
     assert axes[2].get_ylabel() == "posterior"
-    occ = np.bincount(states.values, minlength=2) / states.size
-    assert f"0: {occ[0]:.0%}" in w.status.value
+    occ = np.bincount(states.values.ravel(), minlength=2) / states.size
+    assert "4 trial(s) of 150 bins" in w.status.value and f"0: {occ[0]:.0%}" in w.status.value
 
 
 @pytest.mark.napari
@@ -296,7 +366,7 @@ def test_community_layer_draws(make_napari_viewer, session_layer):
     roi_ids = kw["metadata"]["roi_ids"]
     planted = xr.DataArray(np.arange(len(roi_ids)) % 3, dims="roi", coords={"roi": roi_ids})
     res = xr.Dataset({"communities": planted.expand_dims("component")})
-    ((painted, lkw, _),) = community_layers(data, roi_ids, res)
+    painted, lkw, _ = community_layer(data, roi_ids, res)
 
     viewer = make_napari_viewer(show=True)
     viewer.add_labels(data, **kw).visible = False
@@ -334,7 +404,7 @@ def test_progress_is_determinate_and_cancel_adds_no_layer(make_napari_viewer, qt
     viewer = make_napari_viewer()
     viewer.add_labels(data, **kw)
     w = connectome_widget(viewer)
-    w.n_components.value, w.n_restarts.value, w.max_iter.value = "auto", 2, 150
+    _set(w, n_components="auto", n_restarts=2, max_iter=150)
     worker = w.run()
     assert w.cancel.enabled and not w.button.enabled
     seen = _record_progress(worker.pbar)
@@ -349,7 +419,7 @@ def test_progress_is_determinate_and_cancel_adds_no_layer(make_napari_viewer, qt
     assert all(" loss " in label for v, _, label in seen if v > 0)  # the current loss is shown
     assert worker.pbar not in progress._all_instances  # closed when the fit ended
     full_runs = runs[-1]
-    assert "communities c0" in viewer.layers
+    assert "communities session" in viewer.layers
     for ly in [ly for ly in viewer.layers if ly.name.startswith("communities")]:
         viewer.layers.remove(ly)
 
@@ -371,4 +441,4 @@ def test_progress_is_determinate_and_cancel_adds_no_layer(make_napari_viewer, qt
     assert "cancelled" in w.status.value and w.result is None
     # and the widget runs again afterwards
     _wait(qtbot, w, w.run())
-    qtbot.waitUntil(lambda: "communities c0" in viewer.layers, timeout=10_000)
+    qtbot.waitUntil(lambda: "communities session" in viewer.layers, timeout=10_000)

@@ -1,608 +1,295 @@
-"""napari dock widgets for the analyses: connectome communities, HMM-GLM states, adaptation tuning.
+"""napari dock widgets for the analyses, built from the analysis registry.
 
-Each widget is a thin client of the public API. The top half of this module is pure Python (no Qt,
-no napari): parameter plumbing from widget values to an unfitted estimator, the fits on an NWB
-file, and the painting of communities onto ROI masks. The widgets below only gather values, run
-those functions in a worker thread (``napari.qt.threading.create_worker``, so the viewer never
-freezes) and show the results as layers and matplotlib panels. Every fit's iterations drive a
-determinate progress bar in napari's activity dock (through :func:`neuroana.backend.observe_fits`),
-and Cancel stops a fit at its next iteration without adding anything.
+:func:`analysis_widget` makes the dock widget of any registered analysis
+(:mod:`neuroana.analysis`): a list of the NWB files opened as layers (and, for analyses that do
+not paint on ROI masks, further input files), one field per ``data`` option of the analysis's
+pipeline and one per estimator parameter, a Fit and a Cancel button, a status line and a
+matplotlib panel. Fit runs :func:`~._analysis_core.fit_registered` in a worker thread (the
+pipeline's ``read_inputs`` -> ``estimator.fit`` -> ``results``, as ``neuroana run`` does), with
+a determinate progress bar in napari's activity dock driven by every fit loop's iterations
+(:func:`neuroana.backend.observe_fits`); Cancel stops the fit at its next iteration and adds
+nothing. An analysis without an entry in :data:`SPECS` gets every data option and every
+estimator parameter (with the estimator's defaults) and its summary's scores on the status line;
+:func:`registry_widget` offers every registered analysis in one dock.
 
-=================  ===============================  ==============================================
-widget             fit (worker thread)              shows
-=================  ===============================  ==============================================
-connectome         :func:`fit_connectome`           one Labels layer per component (ROI ``i``'s
-                                                    pixels painted community + 1); time factors
-hmmglm             :func:`fit_hmmglm`               spike counts, Viterbi states, posteriors
-adaptation         :func:`run_adaptation`           tuning before/after (adapter marked), gains
-=================  ===============================  ==============================================
+=================  =================================  ============================================
+widget             inputs                             shows
+=================  =================================  ============================================
+connectome         ROIs layers, one per animal        one Labels layer per animal: its ROI masks
+                   (label column aligns them)         painted by community, a plane per episode
+                                                      (with epochs) or component; the factors
+hmmglm             NWB layers; trials from an         spike counts, Viterbi states and
+                   interval table (``trials``)        posteriors of the first trial
+any other          NWB layers and files               the summary's scores
+adaptation         (network explorer, no file)        tuning before/after, gains
+=================  =================================  ============================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
+from neuroana.viz.napari._analysis_core import (
+    Outcome,
+    animal_rois,
+    check_animals,
+    check_data_options,
+    community_layer,
+    fit_registered,
+    parse_value,
+    run_adaptation,
+)
+from neuroana.viz.napari._fitdock import _dock, _nwb_layer_names, _set_figure, _start, _viewer
+
 __all__ = [
-    "HMMGLMFit",
+    "SPECS",
+    "WidgetSpec",
     "adaptation_widget",
-    "communities_to_labels",
-    "community_layers",
-    "connectome_estimator",
+    "analysis_widget",
     "connectome_widget",
-    "fit_connectome",
-    "fit_hmmglm",
-    "hmmglm_estimator",
     "hmmglm_widget",
-    "parse_n_components",
-    "run_adaptation",
+    "registry_widget",
 ]
 
 
-class AnalysisWidgetError(ValueError):
-    """A widget value or layer that cannot feed the analysis (the message names it)."""
+class _RoiLayer(NamedTuple):
+    """What a fit needs of one animal's ROIs layer, taken on the main thread."""
+
+    file: str
+    roi_ids: list
+    masks: np.ndarray
+    geometry: dict
+    stem: str
 
 
-# =============================================================================== pure: connectome
-def parse_n_components(value) -> int | str:
-    """Widget text for ``n_components``: ``"auto"`` or a positive integer.
+@dataclass(frozen=True)
+class WidgetSpec:
+    """How :func:`analysis_widget` shows one analysis.
 
-    Examples
-    --------
-    >>> parse_n_components(" Auto "), parse_n_components("3"), parse_n_components(2)
-    ('auto', 3, 2)
-    """
-    text = str(value).strip().lower()
-    if text == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        raise AnalysisWidgetError(
-            f"n_components={value!r}; expected 'auto' or a positive integer"
-        ) from None
-    if n < 1:
-        raise AnalysisWidgetError(f"n_components={value!r}; expected 'auto' or an integer >= 1")
-    return n
-
-
-def connectome_estimator(
-    *,
-    window: float,
-    step: float | None = None,
-    n_components: int | str = "auto",
-    random_state: int | None = 0,
-    n_restarts: int = 4,
-    max_iter: int = 200,
-    max_rank: int = 4,
-    n_runs: int = 3,
-    device: str = "auto",
-):
-    """The unfitted :class:`~neuroana.connectome.DynamicConnectome` the connectome widget runs.
-
-    ``step`` of ``None`` or ``0`` means the estimator's default hop; ``n_components`` may be the
-    text ``"auto"`` (rank chosen among ``1 .. max_rank``) or an integer (also as text).
-
-    Examples
-    --------
-    >>> est = connectome_estimator(window=5.0, step=0, n_components="2", random_state=1)
-    >>> est.step is None, est.n_components, est.random_state
-    (True, 2, 1)
-    """
-    from neuroana.connectome import DynamicConnectome
-
-    if max_rank < 1:
-        raise AnalysisWidgetError(f"max_rank={max_rank!r}; expected an integer >= 1")
-    return DynamicConnectome(
-        window=float(window),
-        step=None if step in (None, 0, 0.0) else float(step),
-        n_components=parse_n_components(n_components),
-        ranks=tuple(range(1, int(max_rank) + 1)),
-        n_restarts=int(n_restarts),
-        max_iter=int(max_iter),
-        n_runs=int(n_runs),
-        device=device,
-        random_state=random_state,
-    )
-
-
-def fit_connectome(path: str, estimator):
-    """Read the ROI traces of the NWB file ``path`` and fit ``estimator`` (returned, fitted).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from neuroana.datasets import make_session
-    >>> from neuroana.io import write_session_nwb
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.nwb"
-    >>> _ = write_session_nwb(make_session(random_state=0, duration=20.0, n_rois=8), p)
-    >>> est = connectome_estimator(window=5.0, n_components=1, n_restarts=1, device="cpu")
-    >>> fit_connectome(str(p), est).result_["communities"].sizes["roi"]
-    8
-    """
-    from neuroana.io import read_roi_traces
-
-    return estimator.fit(read_roi_traces(path))
-
-
-def communities_to_labels(
-    masks_labels: np.ndarray, roi_ids: Sequence, communities: xr.DataArray | Mapping
-) -> np.ndarray:
-    """Paint communities onto a ROI label image.
-
-    Parameters
+    Attributes
     ----------
-    masks_labels : array of int
-        ROI label image: pixel value ``i + 1`` belongs to ROI ``roi_ids[i]``, ``0`` is background
-        (the ``ROIs`` layer of the NWB reader).
-    roi_ids : sequence
-        ROI ids in label order (the layer's ``metadata["roi_ids"]``).
-    communities : xarray.DataArray ``("roi",)`` or mapping
-        Community of each ROI, by ROI id (a DataArray's ``roi`` coordinate holds the ids), e.g.
-        ``DynamicConnectome.result_["communities"].isel(component=r)``.
-
-    Returns
-    -------
-    numpy.ndarray of int32, shape of ``masks_labels``
-        ROI ``roi_ids[i]``'s pixels hold its community + 1. Background, ROIs absent from
-        ``communities`` and ROIs of community ``-1`` (not estimable) are 0.
-
-    Raises
-    ------
-    AnalysisWidgetError
-        Non-integer or negative labels, a label above ``len(roi_ids)``, or communities without
-        ROI ids.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> lab = np.array([[0, 1, 1], [2, 3, 0]])
-    >>> communities_to_labels(lab, [10, 20, 30], {10: 1, 20: 0, 30: -1})
-    array([[0, 2, 2],
-           [1, 0, 0]], dtype=int32)
+    params : mapping or None
+        Estimator parameters shown -> the widget's starting value (``None``: every parameter,
+        starting at the estimator's default).
+    data : mapping or None
+        Pipeline ``data`` options shown -> starting value (``None``: every ``DATA_KEYS`` entry,
+        unset).
+    rois : bool
+        Inputs are NWB ``ROIs`` layers whose masks :attr:`paint` draws on (one per file); no
+        other files are offered.
+    check : callable or None
+        ``check(inputs, roi_layers)`` in the worker before the fit; raises to refuse.
+    paint : callable or None
+        ``paint(widget, outcome, roi_layers)`` on the main thread after the fit (default: the
+        summary's scores on the status line).
     """
-    lab = np.asarray(masks_labels)
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
-        raise AnalysisWidgetError(f"ROI labels of dtype {lab.dtype}; expected integer labels")
-    ids = list(roi_ids)
-    if lab.size and lab.min() < 0:
-        raise AnalysisWidgetError(f"ROI labels contain {int(lab.min())}; expected labels >= 0")
-    if lab.size and lab.max() > len(ids):
-        raise AnalysisWidgetError(
-            f"ROI label {int(lab.max())} but only {len(ids)} roi_ids; expected labels <= "
-            f"{len(ids)} (label i + 1 is roi_ids[i])"
-        )
-    if isinstance(communities, xr.DataArray):
-        if communities.dims != ("roi",) or "roi" not in communities.coords:
-            raise AnalysisWidgetError(
-                f"communities with dims {communities.dims} and coords {list(communities.coords)};"
-                " expected a ('roi',) DataArray with a 'roi' coordinate of ROI ids"
-            )
-        mapping = dict(
-            zip(communities["roi"].values.tolist(), communities.values.tolist(), strict=True)
-        )
-    elif isinstance(communities, Mapping):
-        mapping = dict(communities)
+
+    params: Mapping[str, Any] | None = None
+    data: Mapping[str, Any] | None = None
+    rois: bool = False
+    check: Callable | None = None
+    paint: Callable | None = None
+
+
+def _field(key: str, default):
+    from magicgui.widgets import CheckBox, LineEdit, SpinBox
+
+    if isinstance(default, bool):
+        return CheckBox(label=key, value=default)
+    if isinstance(default, int):
+        return SpinBox(label=key, value=default, min=-(2**31), max=2**31 - 1)
+    if default is None:
+        text = ""
+    elif isinstance(default, list | tuple):
+        text = "[" + ", ".join(map(str, default)) + "]"
     else:
-        raise AnalysisWidgetError(
-            f"communities of type {type(communities).__name__}; expected a ('roi',) DataArray "
-            "or a mapping from ROI id to community"
-        )
-    lut = np.zeros(len(ids) + 1, dtype=np.int32)
-    for i, rid in enumerate(ids):
-        c = mapping.get(rid, -1)
-        lut[i + 1] = int(c) + 1 if c is not None and int(c) >= 0 else 0
-    return lut[lab.astype(np.int64)]
+        text = str(default)
+    return LineEdit(label=key, value=text)
 
 
-def community_layers(
-    masks_labels: np.ndarray, roi_ids: Sequence, result: xr.Dataset, layer_kwargs=None
-) -> list[tuple]:
-    """One Labels layer-data tuple per component: ``("communities c<r>", ...)``.
-
-    ``layer_kwargs`` (e.g. the ROI layer's ``scale`` and ``translate``) is added to every layer's
-    kwargs; the metadata records the component and its number of communities.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> res = xr.Dataset({"communities": (("component", "roi"), [[0, 1], [1, 1]])},
-    ...                  coords={"roi": [5, 6]})
-    >>> layers = community_layers(np.array([[1, 2, 0]]), [5, 6], res)
-    >>> [(kw["name"], d.tolist()) for d, kw, _ in layers]
-    [('communities c0', [[1, 2, 0]]), ('communities c1', [[2, 2, 0]])]
-    """
-    com = result["communities"].transpose("component", "roi")
-    out = []
-    for r in range(com.sizes["component"]):
-        data = communities_to_labels(masks_labels, roi_ids, com.isel(component=r))
-        n = int(result["n_communities"].values[r]) if "n_communities" in result else None
-        kw = {
-            **(layer_kwargs or {}),
-            "name": f"communities c{r}",
-            "metadata": {"component": r, "n_communities": n},
-        }
-        out.append((data, kw, "labels"))
+def _values(fields: Mapping, defaults: Mapping) -> dict:
+    out = {}
+    for k, f in fields.items():
+        v = parse_value(f.value)
+        if isinstance(defaults.get(k), tuple) and isinstance(v, list):
+            v = tuple(v)
+        out[k] = v
     return out
 
 
-# =================================================================================== pure: HMM-GLM
-class HMMGLMFit(NamedTuple):
-    """The fitted model, the counts it saw ``("time", "unit")`` and its decoded states."""
+def _roi_layers(layers) -> list[_RoiLayer]:
+    out = []
+    for ly in layers:
+        path = Path(ly.metadata["nwb_path"])
+        geometry = {"scale": tuple(ly.scale), "translate": tuple(ly.translate)}
+        out.append(
+            _RoiLayer(
+                path.name, list(ly.metadata["roi_ids"]), np.asarray(ly.data), geometry, path.stem
+            )
+        )
+    return out
 
-    model: object
-    spikes: xr.DataArray
-    states: xr.DataArray  # ("time",) Viterbi path
-    posterior: xr.DataArray  # ("time", "state")
 
+def analysis_widget(name: str, napari_viewer=None, spec: WidgetSpec | None = None):
+    """Dock widget for the registered analysis ``name`` (see the module documentation).
 
-def hmmglm_estimator(
-    *,
-    n_states: int = 2,
-    prior: str = "none",
-    random_state: int | None = 0,
-    max_iter: int = 20,
-    n_restarts: int = 2,
-    device: str = "auto",
-):
-    """The unfitted :class:`~neuroana.hmmglm.HMMGLM` the HMM-GLM widget runs.
-
-    Examples
-    --------
-    >>> hmmglm_estimator(n_states=3, prior="onehot").get_params()["n_states"]
-    3
+    ``w.run()`` starts a fit and returns its worker (``None``, with a message on the status line,
+    when the values cannot run); ``w.result`` holds the :class:`~._analysis_core.Outcome`
+    afterwards. ``w.layer_box`` lists the NWB layers (several may be selected: one file each),
+    ``w.files`` further input files, ``w.data_fields`` and ``w.param_fields`` the fields by key;
+    ``w.data()``, ``w.params()`` and ``w.estimator()`` read them.
     """
-    from neuroana.hmmglm import HMMGLM
+    from magicgui.widgets import FileEdit, Label, Select
 
-    return HMMGLM(
-        n_states=int(n_states),
-        prior=prior,
-        random_state=random_state,
-        max_iter=int(max_iter),
-        n_restarts=int(n_restarts),
-        device=device,
-    )
+    from neuroana.analysis import get
 
-
-def fit_hmmglm(path: str, bin_size: float, estimator) -> HMMGLMFit:
-    """Bin the spikes of the NWB file ``path`` (one trial), fit ``estimator``, decode the states.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from neuroana.datasets import make_session
-    >>> from neuroana.io import write_session_nwb
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.nwb"
-    >>> _ = write_session_nwb(make_session(random_state=0, duration=10.0, n_units=4), p)
-    >>> est = hmmglm_estimator(n_states=2, max_iter=3, n_restarts=1, device="cpu")
-    >>> fit = fit_hmmglm(str(p), 0.05, est)
-    >>> fit.states.dims, fit.posterior.dims
-    (('time',), ('time', 'state'))
-    """
-    from neuroana.io import read_spike_counts
-
-    spikes = read_spike_counts(path, bin_size)
-    trial = spikes.expand_dims("trial")
-    model = estimator.fit(trial)
-    states = model.predict_states(trial).isel(trial=0)
-    posterior = model.posterior(trial).isel(trial=0).transpose("time", "state")
-    return HMMGLMFit(model, spikes, states, posterior)
-
-
-# ================================================================================ pure: adaptation
-def run_adaptation(
-    *,
-    n_neurons: int = 36,
-    n_stimuli: int = 72,
-    tuning_width: float = 20.0,
-    recurrence: float = 0.6,
-    kernel_width: float = 20.0,
-    inhibition: float = 0.0,
-    adapter: float = 0.0,
-    adaptor_probability: float = 0.5,
-    objective: str = "efficient_coding",
-) -> xr.Dataset:
-    """:func:`~neuroana.adaptation.simulate.simulate_adaptation` on a ring
-    :class:`~neuroana.adaptation.RecurrentGainNetwork` built from the widget values.
-
-    Examples
-    --------
-    >>> ds = run_adaptation(n_neurons=12, n_stimuli=24)
-    >>> ds.attrs["adapter"], ds.sizes["neuron"]
-    (0.0, 12)
-    """
-    from neuroana.adaptation import RecurrentGainNetwork
-    from neuroana.adaptation.simulate import simulate_adaptation
-
-    net = RecurrentGainNetwork(
-        int(n_neurons),
-        int(n_stimuli),
-        tuning_width=float(tuning_width),
-        recurrence=float(recurrence),
-        kernel_width=float(kernel_width),
-        inhibition=float(inhibition),
-    )
-    return simulate_adaptation(net, float(adapter), float(adaptor_probability), objective=objective)
-
-
-# ========================================================================================== widgets
-def _viewer(napari_viewer):
-    if napari_viewer is not None:
-        return napari_viewer
-    import napari
-
-    return napari.current_viewer()
-
-
-def _nwb_layer_names(viewer, need_roi_ids: bool):
-    def names(_=None):
-        return [
-            ly.name
-            for ly in viewer.layers
-            if "nwb_path" in getattr(ly, "metadata", {})
-            and (not need_roi_ids or "roi_ids" in ly.metadata)
-        ]
-
-    return names
-
-
-def _dock(viewer, fields: list, button_text: str, layer_box=None):
-    """A Container: ``fields``, a run button, a status line and a matplotlib panel below."""
-    from magicgui.widgets import Container, Label, PushButton
-    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-    from matplotlib.figure import Figure
-
-    button = PushButton(text=button_text)
-    cancel = PushButton(text="Cancel", enabled=False)
-    status = Label(value="")
-    w = Container(widgets=[*fields, button, cancel, status])
-    w.button, w.cancel, w.status, w.result, w.worker, w.viewer = (
-        button,
-        cancel,
-        status,
-        None,
-        None,
-        viewer,
-    )
-    w.stop = None
-
-    def request_cancel(*_):
-        if w.stop is not None and not w.stop.is_set():
-            w.stop.set()
-            w.status.value = "cancelling at the next iteration..."
-
-    cancel.changed.connect(request_cancel)
-    w.figure = Figure(figsize=(5, 4), layout="constrained")
-    w.canvas = FigureCanvasQTAgg(w.figure)
-    w.canvas.setMinimumHeight(300)
-    w.native.layout().addWidget(w.canvas)
-    if layer_box is not None:
-
-        def refresh(event=None):
-            layer_box.reset_choices()
-
-        viewer.layers.events.inserted.connect(refresh)
-        viewer.layers.events.removed.connect(refresh)
-    return w
-
-
-def _set_figure(w, fig) -> None:
-    """Show ``fig`` in the dock's panel (a new canvas in place of the old one)."""
-    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-
-    layout = w.native.layout()
-    canvas = FigureCanvasQTAgg(fig)
-    canvas.setMinimumHeight(300)
-    layout.replaceWidget(w.canvas, canvas)
-    w.canvas.setParent(None)
-    w.canvas.deleteLater()
-    w.figure, w.canvas = fig, canvas
-    canvas.draw_idle()
-
-
-# One fit at a time: with a shown viewer, two workers that each carry a napari progress bar stalled
-# the viewer (the activity dialog's nested processEvents starved the workers; reproduced with two
-# plain create_worker(..., _progress=...) calls on napari 0.9.2 with the Qt5 binding the plugin
-# used then; not re-checked on Qt6), and two torch fits would oversubscribe the cores anyway. A
-# second Run while a fit is running is refused with a message.
-_ACTIVE: list = []
-# how often the progress bar shows the fit's latest iteration
-_PROGRESS_INTERVAL_MS = 20
-
-
-def _progress_text(desc: str, p) -> str:
-    """The progress bar's label for a :class:`~neuroana.backend.FitProgress` report.
-
-    Examples
-    --------
-    >>> from neuroana.backend import FitProgress
-    >>> _progress_text("HMM-GLM fit", FitProgress("EM", 2, 7, 20, {"objective": -1.5}, "objective"))
-    'HMM-GLM fit: EM (run 2) objective -1.5'
-    """
-    value = p.value
-    tail = "" if value is None else f" {p.monitor} {value:.4g}"
-    return f"{desc}: {p.desc} (run {p.run}){tail}"
-
-
-class _Failed(NamedTuple):
-    """What a worker returns when its fit raised (or was cancelled)."""
-
-    error: Exception
-
-
-def _start(w, work, show, desc: str):
-    """Run ``work()`` in a worker thread; ``show(result)`` on the main thread when it returns;
-    errors go to the status line. One fit at a time across the analysis widgets (None is
-    returned, with a message, while another runs).
-
-    Every :func:`~neuroana.backend.fit_loop` run inside ``work`` drives a determinate
-    ``napari.utils.cancelable_progress`` in the activity dock (iteration of ``max_iter``, the
-    monitored loss in its label; through :func:`~neuroana.backend.observe_fits`). The dock's
-    Cancel button and the activity dock's both stop the fit at its next iteration
-    (:class:`~neuroana.backend.FitCancelled`); a cancelled run adds no layer and draws nothing.
-    """
-    import threading
-
-    from napari.qt.threading import create_worker
-    from napari.utils import cancelable_progress
-    from qtpy.QtCore import QTimer
-
-    from neuroana.backend import FitCancelled, observe_fits
-
-    if _ACTIVE:
-        w.status.value = "another analysis is running; run this one when it has finished"
-        return None
-
-    stop = threading.Event()
-    pbar = cancelable_progress(total=0, desc=desc)
-    closed = threading.Event()  # finish() runs on returned and again on finished
-
-    def cancelled() -> bool:
-        return stop.is_set() or pbar.is_canceled
-
-    # the fit's thread only stores its latest report; a main-thread timer shows it (Qt widgets
-    # are touched from the main thread alone, and no queued call can arrive out of order)
-    latest: list = [None, None]  # [newest report, report shown]
-
-    def report(p) -> None:
-        latest[0] = p
-
-    def poll() -> None:
-        p = latest[0]
-        if p is None or p is latest[1] or closed.is_set():
-            return
-        latest[1] = p
-        if pbar.total != p.max_iter:
-            pbar.total = p.max_iter
-        pbar.set_description(_progress_text(desc, p))
-        pbar.update(p.iteration - pbar.n)
-
-    timer = QTimer()
-    timer.setInterval(_PROGRESS_INTERVAL_MS)
-    timer.timeout.connect(poll)
-
-    def job():
-        # every outcome comes back through ``returned``: napari 0.9.2's own slot on ``errored``
-        # takes the wrong number of arguments under PySide6 (a TypeError in the event loop)
-        try:
-            with observe_fits(report, cancel=cancelled):
-                out = work()
-        except Exception as e:  # noqa: BLE001 - shown on the status line by done()
-            return _Failed(e)
-        if cancelled():  # cancelled after the last fit_loop iteration: drop the result too
-            return _Failed(FitCancelled(f"{desc} cancelled"))
-        return out
-
-    def finish():
-        if worker in _ACTIVE:
-            _ACTIVE.remove(worker)
-        if not closed.is_set():
-            poll()  # the last iteration reached
-            timer.stop()
-            closed.set()
-            pbar.close()
-        w.button.enabled, w.cancel.enabled = True, False
-
-    def done(result):
-        finish()
-        if isinstance(result, _Failed) or cancelled():
-            e = result.error if isinstance(result, _Failed) else None
-            if e is None or isinstance(e, FitCancelled):
-                w.status.value = f"{desc} cancelled; nothing was added"
-            else:
-                w.status.value = f"{desc} failed: {e}"
-            return
-        w.result = result
-        try:
-            show(result)
-        except Exception as e:  # noqa: BLE001 - shown to the user, the dock stays usable
-            w.status.value = f"showing the result failed: {e}"
-
-    worker = create_worker(job, _ignore_errors=True)
-    worker.pbar = pbar
-    worker.returned.connect(done)
-    worker.finished.connect(finish)
-    _ACTIVE.append(worker)
-    w.button.enabled, w.cancel.enabled = False, True
-    w.result = None
-    w.status.value = f"{desc}..."
-    w.worker, w.stop, w.timer = worker, stop, timer
-    timer.start()
-    worker.start()
-    return worker
-
-
-def connectome_widget(napari_viewer=None):
-    """Dock widget: fit a dynamic connectome on the traces of an NWB ``ROIs`` layer's file.
-
-    The communities of every component are painted onto the ROI masks as a new Labels layer
-    ``communities c<r>`` (:func:`community_layers`); the panel shows the components' time (window)
-    and animal factors (:func:`neuroana.viz.connectome.plot_factors`). ``w.run()`` starts a fit and
-    returns its worker; ``w.result`` holds the fitted estimator afterwards.
-    """
-    from magicgui.widgets import ComboBox, FloatSpinBox, LineEdit, SpinBox
-
+    entry = get(name)
+    spec = spec if spec is not None else SPECS.get(name, WidgetSpec())
     viewer = _viewer(napari_viewer)
-    layer_box = ComboBox(label="ROIs layer", choices=_nwb_layer_names(viewer, True))
-    window = FloatSpinBox(label="window (s)", value=5.0, min=0.01, max=1e5, step=0.5)
-    step = FloatSpinBox(label="step (s, 0: default)", value=2.5, min=0.0, max=1e5, step=0.5)
-    n_components = LineEdit(label="n_components", value="auto")
-    max_rank = SpinBox(label="max rank (auto)", value=4, min=1, max=20)
-    n_restarts = SpinBox(label="n_restarts", value=4, min=1, max=100)
-    max_iter = SpinBox(label="max_iter", value=200, min=1, max=100_000)
-    random_state = SpinBox(label="random_state", value=0, min=0, max=2**31 - 1)
-    fields = [layer_box, window, step, n_components, max_rank, n_restarts, max_iter, random_state]
-    w = _dock(viewer, fields, "Fit connectome", layer_box)
-    names = ("layer_box", "window", "step", "n_components", "max_rank", "n_restarts", "max_iter")
-    for name, field in zip((*names, "random_state"), fields, strict=True):
-        setattr(w, name, field)
+    pipe = entry.pipeline_module()
+    data_defaults = dict(spec.data) if spec.data is not None else dict.fromkeys(pipe.DATA_KEYS)
+    param_defaults = (
+        dict(spec.params) if spec.params is not None else entry.estimator_class()().get_params()
+    )
+    layer_box = Select(
+        label="ROIs layers" if spec.rois else "NWB layers",
+        choices=_nwb_layer_names(viewer, spec.rois),
+    )
+    files = FileEdit(label="other files", mode="rm")
+    data_fields = {k: _field(k, v) for k, v in data_defaults.items()}
+    param_fields = {k: _field(k, v) for k, v in param_defaults.items()}
+    fields = [
+        layer_box,
+        *([] if spec.rois else [files]),
+        Label(value="data options"),
+        *data_fields.values(),
+        Label(value="parameters"),
+        *param_fields.values(),
+    ]
+    w = _dock(viewer, fields, f"Fit {name}", layer_box)
+    if layer_box.choices:
+        layer_box.value = [layer_box.choices[0]]
+    w.analysis, w.layer_box, w.files = name, layer_box, files
+    w.data_fields, w.param_fields = data_fields, param_fields
+
+    def data() -> dict:
+        return _values(data_fields, data_defaults)
+
+    def params() -> dict:
+        return _values(param_fields, param_defaults)
 
     def estimator():
-        return connectome_estimator(
-            window=window.value,
-            step=step.value,
-            n_components=n_components.value,
-            random_state=random_state.value,
-            n_restarts=n_restarts.value,
-            max_iter=max_iter.value,
-            max_rank=max_rank.value,
-        )
+        return entry.estimator_class()(**params())
 
     def run():
-        if not layer_box.value:
-            w.status.value = "open an NWB file with ROI masks (its 'ROIs' layer)"
+        layers = [viewer.layers[n] for n in layer_box.value]
+        paths: list[str] = []
+        for ly in layers:
+            p = ly.metadata["nwb_path"]
+            if p in paths:
+                w.status.value = f"two selected layers come from {Path(p).name}; select one each"
+                return None
+            paths.append(p)
+        if not spec.rois:
+            paths += [str(f) for f in files.value or ()]
+        if not paths:
+            kind = "an NWB file with ROI masks (its 'ROIs' layer)" if spec.rois else "a file"
+            w.status.value = f"open {kind} and select it"
             return None
-        layer = viewer.layers[layer_box.value]
         try:
+            d = check_data_options(name, data(), len(paths))
             est = estimator()
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             w.status.value = str(e)
             return None
-        masks = np.asarray(layer.data)
-        roi_ids = list(layer.metadata["roi_ids"])
-        geometry = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
-        path = layer.metadata["nwb_path"]
+        rois = _roi_layers(layers) if spec.rois else []
+        check = None
+        if spec.check is not None:
 
-        def show(fitted):
-            from napari.layers import Layer
+            def check(inputs):
+                spec.check(inputs, rois)
 
-            res = fitted.result_
-            for data, kw, kind in community_layers(masks, roi_ids, res, geometry):
-                if kw["name"] in viewer.layers:
-                    viewer.layers.remove(kw["name"])
-                viewer.add_layer(Layer.create(data, kw, kind))
-            _show_factors(w, res)
-            ncom = ", ".join(f"c{r}: {int(n)}" for r, n in enumerate(res["n_communities"].values))
-            w.status.value = f"rank {res.attrs['rank']}; communities {ncom}"
+        def show(outcome: Outcome):
+            (spec.paint or _paint_summary)(w, outcome, rois)
 
-        return _start(w, lambda: fit_connectome(path, est), show, "connectome fit")
+        work = lambda: fit_registered(name, paths, d, est, check)  # noqa: E731
+        return _start(w, work, show, f"{name} fit")
 
-    w.estimator, w.run = estimator, run
+    w.data, w.params, w.estimator, w.run = data, params, estimator, run
     w.button.changed.connect(lambda *_: run())
     return w
+
+
+def registry_widget(napari_viewer=None):
+    """Dock widget offering every registered analysis that fits one estimator: pick one and its
+    :func:`analysis_widget` appears below (``w.analysis_box``; ``w.inner`` is the current one)."""
+    from magicgui.widgets import ComboBox, Container
+
+    from neuroana.analysis import analyses
+
+    viewer = _viewer(napari_viewer)
+    choices = [a.name for a in analyses() if not hasattr(a.pipeline_module(), "run")]
+    box = ComboBox(label="analysis", choices=choices, value=choices[0])
+    w = Container(widgets=[box])
+    w.analysis_box, w.inner = box, None
+
+    def switch(*_):
+        if w.inner is not None:
+            w.remove(w.inner)
+        w.inner = analysis_widget(box.value, viewer)
+        w.append(w.inner)
+
+    box.changed.connect(switch)
+    switch()
+    return w
+
+
+def _paint_summary(w, outcome: Outcome, rois) -> None:
+    scores = outcome.summary.get("scores", {})
+    text = ", ".join(
+        f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+        for k, v in scores.items()
+        if isinstance(v, int | float | str)
+    )
+    w.status.value = f"{w.analysis} fitted; {text}" if text else f"{w.analysis} fitted"
+
+
+# ====================================================================================== connectome
+def _check_connectome(inputs, rois) -> None:
+    check_animals(inputs, [(r.file, r.roi_ids) for r in rois])
+
+
+def _paint_connectome(w, outcome: Outcome, rois) -> None:
+    from napari.layers import Layer
+
+    viewer = w.viewer
+    tr = outcome.inputs["traces"]
+    animals = list(tr.values()) if isinstance(tr, Mapping) else [tr]
+    res = outcome.estimator.result_
+    for r, traces in zip(rois, animals, strict=True):
+        data, kw, kind = community_layer(
+            r.masks,
+            r.roi_ids,
+            res,
+            animal_rois(traces),
+            name=f"communities {r.stem}",
+            layer_kwargs=r.geometry,
+        )
+        if kw["name"] in viewer.layers:
+            viewer.layers.remove(kw["name"])
+        viewer.add_layer(Layer.create(data, kw, kind))
+    _show_factors(w, res)
+    meta = kw["metadata"]
+    ncom = ", ".join(f"{n}: {k}" for n, k in zip(meta["rows"], meta["n_communities"], strict=True))
+    w.status.value = (
+        f"rank {res.attrs['rank']}; {len(rois)} animal(s); communities per {meta['axis']} {ncom}"
+    )
 
 
 def _show_factors(w, result: xr.Dataset) -> None:
@@ -617,57 +304,63 @@ def _show_factors(w, result: xr.Dataset) -> None:
     _set_figure(w, fig)
 
 
+# ========================================================================================= HMM-GLM
+def _paint_hmmglm(w, outcome: Outcome, rois) -> None:
+    from neuroana.viz.hmmglm import plot_states
+
+    X = outcome.inputs["spikes"]
+    states = outcome.dataset["states"]
+    first = X.isel(trial=slice(0, 1))
+    post = outcome.estimator.posterior(first).isel(trial=0).transpose("time", "state")
+    fig, _ = plot_states(X.isel(trial=0), states.isel(trial=0), posterior=post)
+    _set_figure(w, fig)
+    occ = np.bincount(states.values.ravel(), minlength=outcome.estimator.n_states)
+    frac = ", ".join(f"{k}: {o / occ.sum():.0%}" for k, o in enumerate(occ))
+    w.status.value = (
+        f"{X.sizes['trial']} trial(s) of {X.sizes['time']} bins of {X.attrs['bin_size']} s "
+        f"(panel: trial 0); state occupancy {frac}"
+    )
+
+
+SPECS: dict[str, WidgetSpec] = {
+    "connectome": WidgetSpec(
+        params={
+            "window": 5.0,
+            "step": 2.5,
+            "n_components": "auto",
+            "ranks": (1, 2, 3, 4),
+            "n_restarts": 4,
+            "max_iter": 200,
+            "n_runs": 3,
+            "random_state": 0,
+        },
+        data={"roi_label": None, "epochs": None},
+        rois=True,
+        check=_check_connectome,
+        paint=_paint_connectome,
+    ),
+    "hmmglm": WidgetSpec(
+        params={"n_states": 3, "prior": "none", "max_iter": 20, "n_restarts": 2, "random_state": 0},
+        data={"bin_size": 0.05, "trials": None, "trial_length": None},
+        paint=_paint_hmmglm,
+    ),
+}
+
+
+def connectome_widget(napari_viewer=None):
+    """The connectome's :func:`analysis_widget`: select one ROIs layer per animal (with several,
+    name the ROI-table column that identifies neurons across files in ``roi_label``); each
+    animal's masks are painted by community (``communities <file stem>``), the panel shows the
+    components' window and animal factors (:func:`neuroana.viz.connectome.plot_factors`)."""
+    return analysis_widget("connectome", napari_viewer)
+
+
 def hmmglm_widget(napari_viewer=None):
-    """Dock widget: fit an HMM-GLM on the binned spikes of an NWB layer's file.
-
-    The panel shows the spike counts, the Viterbi state path and the state posteriors along time
-    (:func:`neuroana.viz.hmmglm.plot_states`). ``w.result`` holds the :class:`HMMGLMFit`.
-    """
-    from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
-
-    viewer = _viewer(napari_viewer)
-    layer_box = ComboBox(label="NWB layer", choices=_nwb_layer_names(viewer, False))
-    bin_size = FloatSpinBox(label="bin size (s)", value=0.05, min=1e-4, max=60.0, step=0.01)
-    n_states = SpinBox(label="n_states", value=3, min=1, max=20)
-    prior = ComboBox(label="prior", choices=["none", "gaussian", "onehot"], value="none")
-    max_iter = SpinBox(label="max_iter", value=20, min=1, max=10_000)
-    n_restarts = SpinBox(label="n_restarts", value=2, min=1, max=100)
-    random_state = SpinBox(label="random_state", value=0, min=0, max=2**31 - 1)
-    fields = [layer_box, bin_size, n_states, prior, max_iter, n_restarts, random_state]
-    w = _dock(viewer, fields, "Fit HMM-GLM", layer_box)
-    w.layer_box, w.bin_size, w.n_states, w.prior = layer_box, bin_size, n_states, prior
-    w.max_iter, w.n_restarts, w.random_state = max_iter, n_restarts, random_state
-
-    def estimator():
-        return hmmglm_estimator(
-            n_states=n_states.value,
-            prior=prior.value,
-            random_state=random_state.value,
-            max_iter=max_iter.value,
-            n_restarts=n_restarts.value,
-        )
-
-    def run():
-        if not layer_box.value:
-            w.status.value = "open an NWB file with spikes (any of its layers)"
-            return None
-        path = viewer.layers[layer_box.value].metadata["nwb_path"]
-        est, bs = estimator(), float(bin_size.value)
-
-        def show(fit: HMMGLMFit):
-            from neuroana.viz.hmmglm import plot_states
-
-            fig, _ = plot_states(fit.spikes, fit.states, posterior=fit.posterior)
-            _set_figure(w, fig)
-            occ = np.bincount(fit.states.values, minlength=fit.model.n_states)
-            frac = ", ".join(f"{k}: {o / occ.sum():.0%}" for k, o in enumerate(occ))
-            w.status.value = f"{fit.spikes.sizes['time']} bins of {bs} s; state occupancy {frac}"
-
-        return _start(w, lambda: fit_hmmglm(path, bs, est), show, "HMM-GLM fit")
-
-    w.estimator, w.run = estimator, run
-    w.button.changed.connect(lambda *_: run())
-    return w
+    """The HMM-GLM's :func:`analysis_widget`: spikes binned at ``bin_size``; ``trials`` names an
+    interval table (e.g. ``trials`` or ``epochs``) whose rows are the trials (default: one trial
+    per file). The panel shows the first trial's counts, Viterbi states and posteriors
+    (:func:`neuroana.viz.hmmglm.plot_states`)."""
+    return analysis_widget("hmmglm", napari_viewer)
 
 
 def adaptation_widget(napari_viewer=None):
