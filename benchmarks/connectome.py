@@ -14,7 +14,7 @@ masked solvers treat masks: before every iteration the masked entries are filled
 model (``non_negative_parafac_hals(..., n_iter_max=1, init=previous)``). neuroana ``ntf`` (CPU,
 float64 and float32, random init, ``mask=``) runs until it reaches that error.
 
-ntf applies its thread rule (:func:`neuroana.connectome.ntf.fit_threads`: one thread on a saturated
+ntf applies its thread rule (:func:`neuroana.backend.threads.fit_threads`: one thread on a saturated
 machine or for small fits); the last column shows the count it picked (the load when it ran).
 Timing follows ``benchmarks/_harness.py``: wall clock, same BLAS and torch threads on both sides
 (``--threads 1 2`` gives one section per count), contenders interleaved, median (min-max) of

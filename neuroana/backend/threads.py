@@ -8,7 +8,9 @@ The rule (used by every HMM-GLM fit and scoring call):
 2. one thread when the work per iteration is small (below ``small`` multiply-adds): the kernels are
    then too short to share between threads, and on a busy machine OpenMP's barriers wait on threads
    that are descheduled, which made 2-thread HMM-GLM fits up to 10x slower than 1-thread fits;
-3. the previous setting is restored when the fit ends, also on error.
+3. one thread on a saturated machine (1-minute load average >= the usable cores), for the same
+   reason: a 2-thread NTF fit on a saturated 2-core machine took 3-6x the CPU time of a 1-thread fit;
+4. the previous setting is restored when the fit ends, also on error.
 
 Examples
 --------
@@ -32,7 +34,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["SMALL_WORK", "fit_threads", "limit_threads", "usable_cores"]
+__all__ = ["SMALL_WORK", "fit_threads", "limit_threads", "machine_busy", "usable_cores"]
 
 #: below this many multiply-adds per iteration a fit runs on one thread
 SMALL_WORK = 1 << 28
@@ -49,11 +51,21 @@ def usable_cores() -> int:
 def fit_threads(work_size: float, small: float = SMALL_WORK) -> int:
     """Intra-op threads for a CPU fit doing about ``work_size`` multiply-adds per iteration.
 
-    1 below ``small``; otherwise ``min(torch.get_num_threads(), usable_cores())``.
+    1 below ``small`` or when the machine is saturated (:func:`machine_busy`); otherwise
+    ``min(torch.get_num_threads(), usable_cores())``. The NTF passes its own ``small`` (its
+    kernels are memory-bound and share well at smaller sizes).
     """
-    if work_size < small:
+    if work_size < small or machine_busy():
         return 1
     return max(1, min(torch.get_num_threads(), usable_cores()))
+
+
+def machine_busy() -> bool:
+    """True when the 1-minute load average is at least the usable cores (read at call time)."""
+    try:
+        return os.getloadavg()[0] >= usable_cores()
+    except OSError:  # unavailable
+        return False
 
 
 @contextlib.contextmanager

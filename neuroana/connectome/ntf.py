@@ -14,7 +14,6 @@ restarts) are described in :mod:`neuroana.connectome._hals`.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -23,6 +22,7 @@ import torch
 import xarray as xr
 
 from neuroana.backend import fit_loop, make_generators, resolve_device, resolve_dtype
+from neuroana.backend.threads import fit_threads, limit_threads
 from neuroana.connectome._hals import _EPS, Problem, State, iterate, rebalance
 from neuroana.errors import ConnectomeInputError
 
@@ -327,7 +327,7 @@ def ntf(
     Threads: on the CPU a fit with fewer than ``2**22`` tensor entries x rank x restarts, or one
     started while the 1-minute load average is at least the usable cores, runs on one torch
     intra-op thread; otherwise on torch's setting capped at the cores the process may use
-    (:func:`fit_threads`). The setting is restored afterwards.
+    (:func:`neuroana.backend.threads.fit_threads`). The setting is restored afterwards.
 
     Returns
     -------
@@ -416,39 +416,15 @@ def ntf(
 _SMALL_WORK = 1 << 22
 
 
-def fit_threads(work: int) -> int:
-    """Torch intra-op threads a CPU fit of ``work`` (entries x rank x restarts) runs on.
-
-    One thread for small problems (kernels too short to share) and on a saturated machine
-    (1-minute load average >= usable cores: OpenMP threads then spin-wait for a descheduled
-    partner, and a 2-thread fit measured tens of times slower than a 1-thread one); otherwise
-    torch's setting capped at the cores this process may use.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0] >= cores
-    except OSError:  # pragma: no cover - unavailable
-        busy = False
-    if work < _SMALL_WORK or busy:
-        return 1
-    return max(1, min(torch.get_num_threads(), cores))
-
-
 @contextlib.contextmanager
 def _cpu_threads(dev: torch.device, work: int):
-    """Run a CPU fit on :func:`fit_threads` threads; torch's setting is restored afterwards."""
+    """Run a CPU fit on :func:`neuroana.backend.threads.fit_threads` threads (one below
+    ``2**22`` entries x rank x restarts or on a saturated machine); restored afterwards."""
     if dev.type != "cpu":
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(fit_threads(work))
-    try:
+    with limit_threads(fit_threads(work, small=_SMALL_WORK)):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _explicit_init(init, shape, rank, n_restarts, dev, dt) -> list[torch.Tensor]:

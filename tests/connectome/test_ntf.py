@@ -222,17 +222,18 @@ def test_extrapolation_reaches_the_plain_hals_optimum_with_fewer_iterations():
 def test_thread_rule(monkeypatch):
     import os
 
-    from neuroana.connectome.ntf import _SMALL_WORK, fit_threads
+    from neuroana.backend.threads import fit_threads
+    from neuroana.connectome.ntf import _SMALL_WORK
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(4)
         monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-        assert fit_threads(_SMALL_WORK - 1) == 1  # small problem
-        assert fit_threads(_SMALL_WORK) == 2  # capped at the usable cores
+        assert fit_threads(_SMALL_WORK - 1, small=_SMALL_WORK) == 1  # small problem
+        assert fit_threads(_SMALL_WORK, small=_SMALL_WORK) == 2  # capped at the usable cores
         monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 2.0, 2.0))
-        assert fit_threads(_SMALL_WORK * 100) == 1  # saturated machine
+        assert fit_threads(_SMALL_WORK * 100, small=_SMALL_WORK) == 1  # saturated machine
         ntf(np.ones((4, 3, 2)), 1, max_iter=2, device="cpu")
         assert torch.get_num_threads() == 4  # restored
     finally:
