@@ -345,8 +345,11 @@ def test_adaptation_widget_tuning_panel(make_napari_viewer, qtbot):
     worker = w.run()
     seen = _record_progress(worker.pbar)
     _wait(qtbot, w, worker)
-    # the gain solver's iterations drive the bar (two solves: before and after adaptation)
-    assert seen and all(total > 0 for _, total, _ in seen) and max(v for v, _, _ in seen) >= 1
+    # the gain solver's iterations drive the bar (two solves: before and after adaptation); the
+    # Newton solve can finish between two refreshes of the bar, so an iteration shows either as a
+    # value >= 1 or as the loss the loop reported in the label
+    assert seen and all(total > 0 for _, total, _ in seen)
+    assert max(v for v, _, _ in seen) >= 1 or any("loss" in label for _, _, label in seen)
     assert all("gains" in label for _, _, label in seen)
     ref = simulate_adaptation(RecurrentGainNetwork(12, 36, recurrence=0.3), 30.0, 0.4)
     xr.testing.assert_identical(w.result, ref)
