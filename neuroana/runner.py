@@ -133,9 +133,9 @@ def _estimator_class(analysis: str, data: Mapping[str, Any]) -> type | None:
 
         return GainAdaptationModel
     if analysis == "pretrain":
-        from neuroana.pretrain import SpikeFormer
+        from neuroana.pretrain import SpikeRateModel
 
-        return SpikeFormer
+        return SpikeRateModel
     if data.get("pred") is not None:  # segmentation: evaluation of given predictions
         return None
     from neuroana.segmentation import ColourClustering
@@ -405,33 +405,12 @@ def _read_adaptation(cfg: RunConfig) -> xr.DataArray:
 
 
 def _read_pretrain(cfg: RunConfig):
-    from neuroana.io import read_intervals, read_spike_times
-    from neuroana.pretrain import events_from_spike_times
+    from neuroana.pretrain.pipeline import PretrainInputError, read_inputs
 
-    p, d = cfg.inputs[0], cfg.data
-    spikes = read_spike_times(p)
-    if d.get("units") is not None:
-        miss = [u for u in d["units"] if u not in spikes]
-        if miss:
-            raise ConfigError(f"{cfg.path}: data.units: unit id(s) {miss} not in {p.name}")
-        spikes = {u: spikes[u] for u in d["units"]}
-    start, stop = d.get("start"), d.get("stop")
-    if d.get("interval") is not None:
-        table, tag = d["interval"]
-        iv = read_intervals(p, table)
-        if isinstance(tag, int):
-            rows = iv.iloc[[tag]] if -len(iv) <= tag < len(iv) else iv.iloc[[]]
-        else:
-            tags = iv["tags"] if "tags" in iv else [[]] * len(iv)
-            rows = iv[[tag in list(t) for t in tags]]
-        if len(rows) != 1:
-            raise ConfigError(
-                f"{cfg.path}: data.interval: {len(rows)} rows of table {table!r} match {tag!r} "
-                f"in {p.name}; expected exactly one"
-            )
-        row = rows.iloc[0]
-        start, stop = float(row["start_time"]), float(row["stop_time"])
-    return events_from_spike_times(spikes, t_start=start, t_stop=stop)
+    try:
+        return read_inputs(cfg.inputs, cfg.data)
+    except PretrainInputError as e:
+        raise ConfigError(f"{cfg.path}: {e}") from e
 
 
 _READERS: dict[str, Callable[[RunConfig], Any]] = {
@@ -544,11 +523,11 @@ def _fit(cfg: RunConfig, X) -> tuple[Any, xr.Dataset, dict[str, Any]]:
         extra["response"] = X.rename(None)
         scores.update(r2_scores(extra["prediction"], X))
     elif cfg.analysis == "pretrain":
-        est.fit(X)
-        if est.split_ is not None and len(est.split_.test):
-            ll = est.log_likelihood(X, est.split_.test)
-            extra["test_log_likelihood"] = ll.rename(None)
-            scores["test_log_likelihood_per_window"] = float(ll.mean())
+        from neuroana.pretrain.pipeline import results
+
+        est.fit(**X)
+        ds, summary = results(est, X)
+        return est, ds, {"fitted": {}, "scores": summary}
     ds, scalars = fitted_dataset(est)
     for name, da in extra.items():
         ds = _merge(ds, xr.Dataset({name: da}), name)

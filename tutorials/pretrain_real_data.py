@@ -26,7 +26,7 @@ from sklearn.linear_model import RidgeCV
 
 from neuroana.io import read_behavior, read_spike_times
 from neuroana.pretrain import SpikeFormer, TokenConfig, events_from_spike_times, window_ends
-from neuroana.pretrain.finetune import BehaviourDecoder
+from neuroana.pretrain.finetune import TokenBehaviourDecoder
 from neuroana.pretrain.readout import bin_spikes
 
 torch.set_num_threads(1)  # small model: one thread is fastest on a shared CPU
@@ -82,7 +82,7 @@ print(
 # ## Decoding head direction: fine-tuned model vs ridge on binned counts
 
 # %%
-dec = BehaviourDecoder(
+dec = TokenBehaviourDecoder(
     model, mode="full", max_iter=15, steps_per_iter=20, device="cpu", random_state=0
 ).fit(events, behaviour, dec_train, dec_val)
 pred = dec.predict(events, test).values
