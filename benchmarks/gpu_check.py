@@ -37,7 +37,7 @@ STEPS = [
     ),
     (
         "pretrain quality (hub + few-shot)",
-        [sys.executable, "benchmarks/pretrain.py", "--config", "gpu", "--sections", "hub,finetune"],
+        [sys.executable, "benchmarks/pretrain.py", "--config", "gpu", "--sections", "case"],
         120,
     ),
 ]

@@ -420,8 +420,11 @@ def simulate_realistic_network(
     if speed is not None:
         t100 = np.arange(0, duration, 0.01)
         beh = xr.DataArray(
-            np.interp(t100, t10, speed).astype(np.float32), dims="time",
-            coords={"time": t100}, name="speed", attrs={"unit": "cm/s"},
+            np.interp(t100, t10, speed).astype(np.float32),
+            dims="time",
+            coords={"time": t100},
+            name="speed",
+            attrs={"unit": "cm/s"},
         )
     return RealisticNetwork(
         st,

@@ -9,19 +9,6 @@
 - :mod:`~neuroana.pretrain.distributed`: ``torchrun`` / ``torch.distributed`` helpers.
 """
 
-from neuroana.pretrain.tokenize import (
-    SpikeEvents,
-    TokenConfig,
-    TokenizeError,
-    UnitVocab,
-    UnknownUnitError,
-    detokenize,
-    events_from_binned,
-    events_from_spike_times,
-    split_windows,
-    tokenize,
-    window_ends,
-)
 from neuroana.pretrain.connectivity import (
     ccg_connectivity,
     compare_connectivity,
@@ -35,6 +22,19 @@ from neuroana.pretrain.ratemodel import (
     co_smoothing,
     coupled_glm,
     population_bits_per_spike,
+)
+from neuroana.pretrain.tokenize import (
+    SpikeEvents,
+    TokenConfig,
+    TokenizeError,
+    UnitVocab,
+    UnknownUnitError,
+    detokenize,
+    events_from_binned,
+    events_from_spike_times,
+    split_windows,
+    tokenize,
+    window_ends,
 )
 from neuroana.pretrain.train import SpikeFormer
 

@@ -126,7 +126,9 @@ def model_connectivity(
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
             xb = torch.stack([X[starts[i] : starts[i] + L] for i in idx])
-            yb = torch.stack([torch.from_numpy(y[ctx + starts[i] : ctx + starts[i] + n_chunk]) for i in idx])
+            yb = torch.stack(
+                [torch.from_numpy(y[ctx + starts[i] : ctx + starts[i] + n_chunk]) for i in idx]
+            )
             valid = torch.stack(
                 [(starts[i] + torch.arange(n_chunk)) < n_loss for i in idx]
             ).float()[..., None]
@@ -149,12 +151,22 @@ def model_connectivity(
     sign = np.where(kern.sum(-1) >= 0, 1.0, -1.0)
     if n_null:
         p = (1 + (nul >= gain[None]).sum(0)) / (1 + n_null)
-        extra = {"null_mean": nul.mean(0), "null_sd": nul.std(0), "null_q95": np.quantile(nul, 0.95, 0)}
+        extra = {
+            "null_mean": nul.mean(0),
+            "null_sd": nul.std(0),
+            "null_q95": np.quantile(nul, 0.95, 0),
+        }
     else:
         p, extra = np.full_like(gain, np.nan), {}
     ds = _dataset(model.units_, sign * gain, p, gain=gain, weight=peak, **extra)
-    ds.attrs.update(method="model ablation", t_start=float(t_start), t_stop=float(t_stop),
-                    n_windows=len(order), n_null=int(n_null), unit="bits per target spike")
+    ds.attrs.update(
+        method="model ablation",
+        t_start=float(t_start),
+        t_stop=float(t_stop),
+        n_windows=len(order),
+        n_null=int(n_null),
+        unit="bits per target spike",
+    )
     return ds
 
 
@@ -219,7 +231,9 @@ def compare_connectivity(
     coupled_glm().fit(...)}``); ``kw`` goes to :func:`model_connectivity`. Returns ``score`` and
     ``p_value`` with dims ``("method", "target", "source")``.
     """
-    parts = {name: model_connectivity(m, spikes, t_start, t_stop, **kw) for name, m in models.items()}
+    parts = {
+        name: model_connectivity(m, spikes, t_start, t_stop, **kw) for name, m in models.items()
+    }
     if ccg:
         parts["ccg"] = ccg_connectivity(spikes, t_start, t_stop)
     out = xr.concat(
@@ -254,4 +268,55 @@ def edge_auroc(score, positive, negative) -> float:
     return float(roc_auc_score(pos[keep], s[keep]))
 
 
-__all__ = ["ccg_connectivity", "compare_connectivity", "edge_auroc", "model_connectivity"]
+def score_readout(score: xr.DataArray, edge_type, hubs=()) -> dict:
+    """Score a ``(target, source)`` read-out against planted edges (benchmarks, simulations).
+
+    ``edge_type`` is a ``(target, source)`` array of ``"hub_exc"``, ``"exc"``, ``"inh"`` or ``""``
+    in the same unit order. Negatives = ordered pairs without an edge (diagonal excluded);
+    inhibitory edges are excluded from both classes. Returns ``hub_auroc``, ``exc_auroc`` (hub
+    edges included), ``top_units`` (by outgoing score, as many as ``hubs``), ``hubs_on_top`` and
+    ``forward_gt_reverse`` (share of hub edges scored higher than their reverse pair).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroana.pretrain.connectivity import score_readout
+    >>> et = np.array([["", "hub_exc", ""], ["", "", ""], ["", "hub_exc", ""]], dtype=object)
+    >>> s = xr.DataArray([[0, 2.0, 0.1], [0.2, 0, 0], [0, 1.5, 0]], dims=("target", "source"),
+    ...                  coords={"target": [4, 7, 9], "source": [4, 7, 9]})
+    >>> r = score_readout(s, et, hubs=[7])
+    >>> r["hub_auroc"], r["top_units"], r["forward_gt_reverse"]
+    (1.0, [7], 1.0)
+    """
+    S = np.asarray(score, float)
+    et = np.asarray(edge_type).astype(str)
+    if S.shape != et.shape:
+        raise ValueError(f"score {S.shape} and edge_type {et.shape} differ in shape")
+    off = ~np.eye(len(S), dtype=bool)
+    neg = (et == "") & off
+    hub = et == "hub_exc"
+    exc = hub | (et == "exc")
+    out = {"exc_auroc": edge_auroc(S, exc, neg)}
+    if hub.any():
+        out["hub_auroc"] = edge_auroc(S, hub, neg)
+        j, i = np.nonzero(hub)
+        out["forward_gt_reverse"] = float(np.mean(S[j, i] > S[i, j]))
+    units = (
+        list(np.asarray(score["source"]))
+        if isinstance(score, xr.DataArray)
+        else list(range(len(S)))
+    )
+    outgoing = np.where(off, S, 0).sum(0)
+    top = [units[k] for k in np.argsort(-outgoing)[: max(len(hubs), 1)]]
+    out["top_units"] = [u.item() if hasattr(u, "item") else u for u in top]
+    out["hubs_on_top"] = set(out["top_units"]) == set(hubs) if len(hubs) else None
+    return out
+
+
+__all__ = [
+    "ccg_connectivity",
+    "compare_connectivity",
+    "edge_auroc",
+    "model_connectivity",
+    "score_readout",
+]

@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator
 
 from neuroana.pretrain.ratemodel import SpikeRateModel, bin_counts, spike_dict
 
+ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-2, 6.5, 0.5))
+
 
 def r2_score(y_true, y_pred) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (1 = perfect; 0 = the mean).
@@ -65,12 +67,12 @@ def _lagged(F: np.ndarray, lags: tuple) -> np.ndarray:
     lo, hi = lags
     n = F.shape[0]
     cols = []
-    for l in range(lo, hi + 1):
+    for k in range(lo, hi + 1):
         G = np.zeros_like(F)
-        if l >= 0:
-            G[: n - l] = F[l:]
+        if k >= 0:
+            G[: n - k] = F[k:]
         else:
-            G[-l:] = F[: n + l]
+            G[-k:] = F[: n + k]
         cols.append(G)
     return np.concatenate(cols, 1)
 
@@ -121,7 +123,7 @@ class BehaviourDecoder(BaseEstimator):
         bin: float = 0.05,
         lags: tuple = (-4, 4),
         lag: float = 0.0,
-        alphas=tuple(10.0 ** np.arange(-2, 6.5, 0.5)),
+        alphas=ALPHAS,
         n_folds: int = 5,
     ):
         self.pretrained = pretrained
@@ -143,7 +145,9 @@ class BehaviourDecoder(BaseEstimator):
             m = self.pretrained
             k = int(round(self.bin / m.coarse))
             if k < 1 or abs(k * m.coarse - self.bin) > 1e-9:
-                raise ValueError(f"bin={self.bin} must be a multiple of the model's coarse={m.coarse}")
+                raise ValueError(
+                    f"bin={self.bin} must be a multiple of the model's coarse={m.coarse}"
+                )
             z = m.transform(sp, t_start - pad * self.bin, t_start + (n + pad) * self.bin)
             zz = np.asarray(z).reshape(-1, k, z.shape[1])
             F.append(zz.mean(1)[: len(c)])  # latent summarising up to the bin's end
@@ -172,7 +176,9 @@ class BehaviourDecoder(BaseEstimator):
         ym = y.mean()
         # contiguous folds: runs of consecutive labelled bins, grouped into n_folds parts
         runs = np.cumsum(np.r_[1, np.diff(idx) > 1])
-        groups = np.array_split(np.unique(runs), self.n_folds) if runs.max() >= self.n_folds else None
+        groups = (
+            np.array_split(np.unique(runs), self.n_folds) if runs.max() >= self.n_folds else None
+        )
         if groups is None:
             folds = np.array_split(np.arange(len(idx)), self.n_folds)
         else:

@@ -175,11 +175,11 @@ class SpikeRateModel(BaseEstimator):
         n_heads: int = 4,
         pathways: tuple = PATHWAYS,
         chunk: float = 2.0,
-        batch_size: int = 16,
-        lr: float = 3e-3,
-        l2: float = 1.0,
-        max_epochs: int = 30,
-        patience: int = 3,
+        batch_size: int = 8,
+        lr: float = 1e-2,
+        l2: float = 100.0,
+        max_epochs: int = 20,
+        patience: int = 4,
         val_fraction: float = 0.1,
         held_out_units=None,
         n_threads: int | None = None,
@@ -329,7 +329,10 @@ class SpikeRateModel(BaseEstimator):
             if len(va):
                 net.eval()
                 with torch.no_grad():
-                    v = [float(nll(*batch(va[k : k + 32]))) * len(va[k : k + 32]) for k in range(0, len(va), 32)]
+                    v = [
+                        float(nll(*batch(va[k : k + 32]))) * len(va[k : k + 32])
+                        for k in range(0, len(va), 32)
+                    ]
                 out["val_nll"] = sum(v) / len(va)
             return out
 
@@ -390,8 +393,11 @@ class SpikeRateModel(BaseEstimator):
         eta, _, _ = self._forward(spikes, t_start, t_stop)
         t = t_start + np.arange(len(eta)) * self.dt
         return xr.DataArray(
-            np.exp(eta), dims=("time", "unit"), coords={"time": t, "unit": self.units_},
-            name="expected_count", attrs={"dt": self.dt},
+            np.exp(eta),
+            dims=("time", "unit"),
+            coords={"time": t, "unit": self.units_},
+            name="expected_count",
+            attrs={"dt": self.dt},
         )
 
     def bits_per_spike(self, spikes, t_start: float, t_stop: float) -> xr.DataArray:
@@ -415,7 +421,10 @@ class SpikeRateModel(BaseEstimator):
         n = int(round((t_stop - t_start) / self.coarse))
         t = t_start + np.arange(n) * self.coarse
         return xr.DataArray(
-            z[:n], dims=("time", "feature"), coords={"time": t}, name="latent",
+            z[:n],
+            dims=("time", "feature"),
+            coords={"time": t},
+            name="latent",
             attrs={"bin": self.coarse},
         )
 

@@ -182,7 +182,9 @@ class RateNet(nn.Module):
             pop = self.tokens(x).sum(-1)  # (B, n_tok)
             cs = F.pad(pop.cumsum(1), (1, 0))
             idx = torch.arange(m0, pop.shape[1], device=x.device)  # token m uses tokens < m
-            feats = torch.stack([torch.log1p(cs[:, idx] - cs[:, idx - w]) for w in self.pop_windows])
+            feats = torch.stack(
+                [torch.log1p(cs[:, idx] - cs[:, idx - w]) for w in self.pop_windows]
+            )
             off = self.pop(feats.permute(1, 2, 0))  # (B, T/c, N)
             eta = eta + off.repeat_interleave(c, dim=1)
         z = x.new_zeros(B, T // c, 0)

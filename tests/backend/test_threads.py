@@ -40,7 +40,9 @@ def test_rate_model_uses_the_rule(monkeypatch):
 
     seen = []
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n, f=torch.set_num_threads: (seen.append(n), f(n)))
+    monkeypatch.setattr(
+        torch, "set_num_threads", lambda n, f=torch.set_num_threads: (seen.append(n), f(n))
+    )
     net = simulate_chain(duration=12.0, random_state=0)
     m = SpikeRateModel(max_epochs=1, n_threads=8, verbose=False).fit(net.spike_times, t_stop=12.0)
     assert m.n_threads_ == 1 and 1 in seen and max(seen[:-1]) <= 1

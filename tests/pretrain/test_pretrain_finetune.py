@@ -42,7 +42,9 @@ def test_probe_leaves_backbone_unchanged(setup):
 
 def test_last_k_changes_only_the_last_blocks(setup):
     pop, ev, s, pre = setup
-    dec = TokenBehaviourDecoder(pre, mode="last_k", k=1, **KW).fit(ev, pop.behaviour, s.train, s.val)
+    dec = TokenBehaviourDecoder(pre, mode="last_k", k=1, **KW).fit(
+        ev, pop.behaviour, s.train, s.val
+    )
     ch = _changed(dec, pre)
     last = len(pre.model_.blocks) - 1
     assert any(k.startswith(f"blocks.{last}.") for k in ch)
