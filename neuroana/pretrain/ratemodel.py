@@ -14,7 +14,6 @@ the user fits on ``t_stop = 0.8 * duration``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,8 +21,14 @@ import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from neuroana.backend import fit_loop
+from neuroana.backend import resolve_device
 from neuroana.backend.threads import choose_threads, torch_threads
+from neuroana.pretrain.ratefit import (
+    cached_eta,
+    fit_attention_stage,
+    fit_glm_stage,
+    pop_features,
+)
 from neuroana.pretrain.ratenet import PATHWAYS, RateNet
 
 LN2 = float(np.log(2.0))
@@ -126,15 +131,23 @@ class SpikeRateModel(BaseEstimator):
         Poisson GLM with a population-rate input (:func:`coupled_glm`).
     chunk : float
         Seconds of loss bins per training window (each has ``context`` seconds of context before).
-    batch_size, lr, l2, max_epochs, patience : optimisation (Adam; L2 on the coupling kernels in
-        units of a Gaussian prior precision over the whole training set; early stopping on the
-        validation part).
+    l2 : float or sequence of float
+        L2 penalty on the coupling kernels (a Gaussian prior precision over the whole training
+        set). A sequence is a path, strongest first and warm-started; the penalty with the best
+        validation likelihood is kept (``l2_``).
+    max_iter : int
+        L-BFGS iterations per penalty of the first (GLM) stage (:mod:`neuroana.pretrain.ratefit`).
+    batch_size, lr, max_epochs, patience : Adam settings of the attention stage (windows per
+        step, learning rate with cosine decay, epochs, early-stopping patience on validation).
     val_fraction : float
         Last fraction of the fitted interval used for early stopping (never data after ``t_stop``).
     held_out_units : sequence, optional
         Units never used as inputs (only predicted): co-smoothing (:func:`co_smoothing`).
     n_threads : int, optional
         Upper bound on torch threads (see :mod:`neuroana.backend.threads`).
+    device : str
+        ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (CUDA when present): the GPU configuration
+        for larger data (same numbers, batches moved to the device).
     random_state : int
     verbose : bool
         Progress bar.
@@ -145,13 +158,18 @@ class SpikeRateModel(BaseEstimator):
         Unit ids, in the order of every ``unit`` / ``target`` / ``source`` axis.
     net_ : RateNet
     history_ : xarray.Dataset
-        Per-epoch ``loss`` and ``val_nll``.
+        First stage: ``glm_val_nll`` and ``glm_n_iter`` per penalty; attention stage: per-epoch
+        ``loss`` and ``val_nll``, and ``glm_stage_val_nll`` (validation before it).
+    l2_ : float
+        The penalty chosen on validation.
 
     Notes
     -----
-    Cost per epoch: about ``n_bins * N * N * n_basis`` multiply-adds (coupling) plus
-    ``n_bins / coarse * n_context * d_latent`` (attention); on one CPU thread a 48-unit, 480-s
-    recording at 2 ms takes about 2-5 s per epoch.
+    Fitting is two-staged (:mod:`neuroana.pretrain.ratefit`): the convex GLM part by full-batch
+    L-BFGS (each iteration about ``3 * n_bins * N**2 * n_basis`` multiply-adds; a path of 4
+    penalties, warm-started, takes a few hundred iterations in all), then the attention pathway by
+    Adam on cached first-stage log-rates (cheap: ``n_bins / coarse`` tokens of width ``d_latent``
+    per epoch). A 48-unit, 480-s recording at 2 ms: about a minute on one CPU thread.
 
     Examples
     --------
@@ -176,13 +194,15 @@ class SpikeRateModel(BaseEstimator):
         pathways: tuple = PATHWAYS,
         chunk: float = 2.0,
         batch_size: int = 8,
-        lr: float = 1e-2,
-        l2: float = 100.0,
+        lr: float = 3e-3,
+        l2=(1000.0, 300.0, 100.0, 30.0),
+        max_iter: int = 200,
         max_epochs: int = 20,
         patience: int = 4,
         val_fraction: float = 0.1,
         held_out_units=None,
         n_threads: int | None = None,
+        device: str = "cpu",
         random_state: int = 0,
         verbose: bool = True,
     ):
@@ -198,11 +218,13 @@ class SpikeRateModel(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.l2 = l2
+        self.max_iter = max_iter
         self.max_epochs = max_epochs
         self.patience = patience
         self.val_fraction = val_fraction
         self.held_out_units = held_out_units
         self.n_threads = n_threads
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
@@ -285,79 +307,63 @@ class SpikeRateModel(BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         torch.manual_seed(self.random_state)
         N = len(self.units_)
+        dev = resolve_device(self.device)
         net = self._make_net(N)
         rate = y[ctx : ctx + tr[-1] + n_chunk].mean(0)
         with torch.no_grad():
             net.bias.copy_(torch.log(torch.as_tensor(np.maximum(rate, 1e-4))))
-        self.net_ = net
-        X, Y = torch.from_numpy(x), torch.from_numpy(y)
-        L = ctx + n_chunk
+        self.net_ = net.to(dev)
+        self.device_ = dev
+        X, Y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
         use_h = "coupling" in net.pathways
         with torch.no_grad():
-            Hall = net.history_all(X) if use_h else None
+            H = net.history_all(X) if use_h else None
+            P = pop_features(net, X)
         work = self.batch_size * n_chunk * N * N * self.n_basis * 3
         n_thr = choose_threads(work, self.n_threads)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        n_train_bins = len(tr) * n_chunk
-
-        def batch(idx):
-            xb = torch.stack([X[s : s + L] for s in idx])
-            yb = torch.stack([Y[s + ctx : s + L] for s in idx])
-            hb = torch.stack([Hall[s + ctx : s + L] for s in idx]).float() if use_h else None
-            return xb, yb, hb
-
-        def nll(xb, yb, hb):
-            eta, _ = net(xb, history=hb)
-            return (eta.exp() - yb * eta).sum(-1).mean()
-
-        def step(it: int) -> dict:
-            net.train()
-            f = 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, it / max(1, self.max_epochs - 1))))
-            for g in opt.param_groups:
-                g["lr"] = self.lr * f
-            order = rng.permutation(tr)
-            tot = 0.0
-            for k in range(0, len(order), self.batch_size):
-                idx = order[k : k + self.batch_size]
-                loss = nll(*batch(idx))
-                pen = self.l2 * (net.coupling**2).sum() / n_train_bins
-                opt.zero_grad()
-                (loss + pen).backward()
-                opt.step()
-                tot += float(loss.detach()) * len(idx)
-            out = {"loss": tot / len(order)}
-            if len(va):
-                net.eval()
-                with torch.no_grad():
-                    v = [
-                        float(nll(*batch(va[k : k + 32]))) * len(va[k : k + 32])
-                        for k in range(0, len(va), 32)
-                    ]
-                out["val_nll"] = sum(v) / len(va)
-            return out
-
+        train = slice(ctx, ctx + len(tr) * n_chunk)
+        val = slice(train.stop, train.stop + len(va) * n_chunk)
+        l2s = sorted(np.atleast_1d(np.asarray(self.l2, float)).tolist(), reverse=True)
         if self.max_epochs == 0:  # an untrained model (the "from scratch" control)
-            net.eval()
+            net.cpu().eval()
             self.history_, self.n_epochs_ = xr.Dataset(), 0
-            self.fit_interval_, self.n_threads_ = (t0, t1), n_thr
+            self.fit_interval_, self.n_threads_, self.l2_ = (t0, t1), n_thr, None
             return self
         with torch_threads(n_thr):
-            res = fit_loop(
-                step,
-                max_iter=self.max_epochs,
-                monitor="loss",
-                early_stop="val_nll" if len(va) else None,
-                patience=self.patience,
-                get_state=lambda: copy.deepcopy(net.state_dict()),
-                set_state=net.load_state_dict,
-                verbose=self.verbose,
-                desc="SpikeRateModel",
+            glm = fit_glm_stage(
+                net, H, P, Y, train, val, l2s, max_iter=self.max_iter, verbose=self.verbose
             )
-        if res.best_state is not None:
-            net.load_state_dict(res.best_state)
-        net.eval()
-        self.history_ = res.history
-        self.n_epochs_ = res.n_iter
+            hist = xr.Dataset(
+                {"glm_val_nll": ("l2", glm["val_nll"]), "glm_n_iter": ("l2", glm["n_iter"])},
+                coords={"l2": glm["l2"]},
+            )
+            n_ep = 0
+            if "attention" in net.pathways:
+                eta0 = torch.zeros(len(Y), N, device=dev)
+                eta0[ctx:] = cached_eta(net, H, P, slice(ctx, len(Y)))
+                res, v0 = fit_attention_stage(
+                    net,
+                    X,
+                    eta0,
+                    Y,
+                    tr,
+                    va,
+                    ctx,
+                    n_chunk,
+                    lr=self.lr,
+                    batch_size=self.batch_size,
+                    max_epochs=self.max_epochs,
+                    patience=self.patience,
+                    rng=rng,
+                    verbose=self.verbose,
+                )
+                n_ep = res.n_iter
+                hist = hist.merge(res.history.rename(iteration="epoch"))
+                hist["glm_stage_val_nll"] = v0
+        net.cpu().eval()  # inference and read-outs run on the CPU copy
+        self.history_ = hist
+        self.n_epochs_ = n_ep
+        self.l2_ = glm["l2_chosen"]
         self.fit_interval_ = (t0, t1)
         self.n_threads_ = n_thr
         return self
@@ -432,7 +438,8 @@ class SpikeRateModel(BaseEstimator):
 def coupled_glm(**kw) -> SpikeRateModel:
     """The package's coupled Poisson GLM: spike-history coupling plus a population-rate input.
 
-    A :class:`SpikeRateModel` without the attention pathway (same fitting, splits, read-outs).
+    A :class:`SpikeRateModel` without the attention pathway: only the L-BFGS stage (same splits,
+    penalty path chosen on validation, read-outs).
 
     Examples
     --------

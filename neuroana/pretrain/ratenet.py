@@ -150,7 +150,7 @@ class RateNet(nn.Module):
         """History features ``(T, N, K)`` of every bin of a whole recording ``x (T, N)`` (float16:
         computed once per fit; zero history before the first bin)."""
         T, N = x.shape
-        out = torch.empty(T, N, self.n_basis, dtype=torch.float16)
+        out = torch.empty(T, N, self.n_basis, dtype=torch.float16, device=x.device)
         xp = F.pad(x.T, (self.n_lags, 0))  # (N, T + L)
         w = self.basis.flip(-1)[:, None, :]
         for a in range(0, T, block):
