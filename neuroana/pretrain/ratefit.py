@@ -90,7 +90,7 @@ def fit_glm_stage(
                 tot += float(pen)
             return torch.tensor(tot)
 
-        def step(it):
+        def step(it, opt=opt, closure=closure):
             return {"loss": float(opt.step(closure))}
 
         res = fit_loop(
