@@ -87,7 +87,7 @@ def fit_glm_stage(
             if "coupling" in net.pathways:
                 pen = l2 * (net.coupling**2).sum() / n_tr
                 pen.backward()
-                tot += float(pen)
+                tot += float(pen.detach())
             return torch.tensor(tot)
 
         def step(it, opt=opt, closure=closure):
