@@ -96,7 +96,7 @@ def fit_glm_stage(
         res = fit_loop(
             step,
             max_iter=max(1, max_iter // 20),
-            tol=1e-7,
+            tol=1e-6,
             monitor="loss",
             min_iter=2,
             verbose=verbose,
