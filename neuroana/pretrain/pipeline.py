@@ -96,7 +96,7 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
         )
     ds = xr.Dataset(data)
     for k, v in m.history_.data_vars.items():
-        ds[f"history_{k}"] = v.rename({"iteration": "epoch"})
+        ds[f"history_{k}"] = v  # dims ``l2`` (GLM stage) and ``epoch`` (attention stage)
     summary = {
         "validation_bits_per_spike": float(bps.attrs["population"]),
         "validation_interval": [float(v0), float(t1)],

@@ -44,11 +44,13 @@ def test_read_inputs_errors(nwb, data, msg):
 
 def test_results_layout(nwb):
     kw = read_inputs([nwb], {"start": 0.0, "stop": 30.0, "units": None})
-    m = SpikeRateModel(max_epochs=1, verbose=False).fit(**kw)
+    m = SpikeRateModel(max_epochs=1, max_iter=20, l2=(100.0, 30.0), n_threads=1, verbose=False)
+    m.fit(**kw)
     ds, summary = results(m, kw)
     units = list(kw["spikes"])
     assert ds.coupling_weight.dims == ("target", "source")
     assert list(ds.coupling_weight.target.values) == units
     assert ds.bits_per_spike.dims == ("unit",) and np.isfinite(ds.bits_per_spike).all()
+    assert ds.history_glm_val_nll.dims == ("l2",) and ds.history_loss.dims == ("epoch",)
     json.dumps(summary)
     assert summary["n_units"] == 48 and summary["pathways"] == ["coupling", "poprate", "attention"]
