@@ -42,8 +42,11 @@ torch.set_num_threads(1)  # a shared CPU: the fits choose their threads, never m
 SHARED = Path(os.environ.get("NEUROANA_SHARED", "../shared"))
 CASE = SHARED / "cases" / "spiking_networks"
 SMALL = bool(os.environ.get("NEUROANA_TUTORIAL_SMALL"))  # CI: a shorter budget
-budget = {"max_epochs": 3} if SMALL else {}
 TRAIN, TEST = (0.0, 480.0), (480.0, 600.0)
+# CI: the models see only the last 120 s of the training part, with a small GLM budget
+budget = {"max_epochs": 2, "max_iter": 20, "l2": (100.0,), "n_threads": 1} if SMALL else {}
+FIT = (360.0, 480.0) if SMALL else TRAIN
+windows = {"max_windows": 15} if SMALL else {}
 spikes = read_spike_times(CASE / "hubnet_units.nwb")
 print(len(spikes), "units, ids", list(spikes)[:6], "...")
 
@@ -53,21 +56,26 @@ print(len(spikes), "units, ids", list(spikes)[:6], "...")
 # of `[t_start, t_stop)`.
 
 # %%
-model = SpikeRateModel(verbose=False, **budget).fit(spikes, *TRAIN)
-glm = coupled_glm(verbose=False, **budget).fit(spikes, *TRAIN)
-print(f"bits/spike  model {model.score(spikes, *TEST):.4f}   coupled GLM {glm.score(spikes, *TEST):.4f}")
+model = SpikeRateModel(verbose=False, **budget).fit(spikes, *FIT)
+glm = coupled_glm(verbose=False, **budget).fit(spikes, *FIT)
+print(
+    f"bits/spike  model {model.score(spikes, *TEST):.4f}   coupled GLM {glm.score(spikes, *TEST):.4f}"
+)
 
 # %% [markdown]
 # ## Connectivity on held-out windows, three read-outs side by side
 # `score.sel(target=b, source=a)` is the evidence for `a -> b`. Here `truth.json` only scores.
 
 # %%
-ds = compare_connectivity(spikes, {"model": model, "glm": glm}, *TEST, n_null=9, verbose=False)
+models = {"model": model, "glm": glm}
+ds = compare_connectivity(spikes, models, *TEST, n_null=9, verbose=False, **windows)
 truth = json.loads((CASE / "truth.json").read_text())["datasets"]["hubnet"]
 et = np.array(truth["edge_type_target_source"])
 for meth in ds.method.values:
     r = score_readout(ds.score.sel(method=meth), et, truth["hub_unit_ids"])
-    print(f"{meth:6s} hub AUROC {r['hub_auroc']:.3f}  exc AUROC {r['exc_auroc']:.3f}  top {r['top_units']}")
+    print(
+        f"{meth:6s} hub AUROC {r['hub_auroc']:.3f}  exc AUROC {r['exc_auroc']:.3f}  top {r['top_units']}"
+    )
 
 # %% [markdown]
 # ## Decoding running speed from the pretrained latent
@@ -75,9 +83,11 @@ for meth in ds.method.values:
 # %%
 bpath = CASE / "behaviour_units.nwb"
 bspikes, speed = read_spike_times(bpath), read_behavior(bpath, "speed")
-bmodel = SpikeRateModel(verbose=False, **budget).fit(bspikes, *TRAIN)
+bmodel = SpikeRateModel(verbose=False, **budget).fit(bspikes, *FIT)
 dec = BehaviourDecoder(bmodel).fit(bspikes, speed, *TRAIN)
 ridge = BehaviourDecoder().fit(bspikes, speed, *TRAIN)
-print(f"R²  pretrained {dec.score(bspikes, speed, *TEST):.3f}   ridge {ridge.score(bspikes, speed, *TEST):.3f}")
+print(
+    f"R²  pretrained {dec.score(bspikes, speed, *TEST):.3f}   ridge {ridge.score(bspikes, speed, *TEST):.3f}"
+)
 fs = few_shot(dec, bspikes, speed, TRAIN, TEST, shares=(0.01,))
 print(fs.r2.to_pandas())

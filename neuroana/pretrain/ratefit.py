@@ -32,7 +32,7 @@ def _eta_glm(net, H, P, rows: slice, c: int) -> torch.Tensor:
     N = net.n_units
     eta = net.bias.expand(b - a, N)
     if "coupling" in net.pathways:
-        eta = eta + H[a:b].float().reshape(b - a, -1) @ net.coupling.reshape(N, -1).T
+        eta = eta + H[a:b].reshape(b - a, -1) @ net.coupling.reshape(N, -1).T
     if "poprate" in net.pathways:
         eta = eta + net.pop(P[torch.arange(a, b, device=P.device) // c])
     return eta
@@ -43,7 +43,7 @@ def fit_glm_stage(
 ):
     """Fit bias / coupling / population weights of ``net`` in place; returns a history dict.
 
-    ``H (T, N, K)`` history features (float16), ``P`` population features per coarse bin, ``Y (T,
+    ``H (T, N, K)`` history features (float32), ``P`` population features per coarse bin, ``Y (T,
     N)`` counts; ``train`` / ``val`` row ranges; ``l2s`` penalties tried strongest first.
     """
     c = net.coarse

@@ -147,16 +147,17 @@ class RateNet(nn.Module):
         return h.view(B, N, self.n_basis, T).permute(0, 3, 1, 2)
 
     def history_all(self, x: torch.Tensor, block: int = 65536) -> torch.Tensor:
-        """History features ``(T, N, K)`` of every bin of a whole recording ``x (T, N)`` (float16:
-        computed once per fit; zero history before the first bin)."""
+        """History features ``(T, N, K)`` of every bin of a whole recording ``x (T, N)`` (float32,
+        computed once per fit and reused by every L-BFGS evaluation; zero history before the first
+        bin)."""
         T, N = x.shape
-        out = torch.empty(T, N, self.n_basis, dtype=torch.float16, device=x.device)
+        out = torch.empty(T, N, self.n_basis, dtype=torch.float32, device=x.device)
         xp = F.pad(x.T, (self.n_lags, 0))  # (N, T + L)
         w = self.basis.flip(-1)[:, None, :]
         for a in range(0, T, block):
             b = min(T, a + block)
             h = F.conv1d(xp[:, None, a : b + self.n_lags], w)[..., : b - a]  # (N, K, b - a)
-            out[a:b] = h.permute(2, 0, 1).to(torch.float16)
+            out[a:b] = h.permute(2, 0, 1)
         return out
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:

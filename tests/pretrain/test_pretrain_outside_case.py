@@ -68,15 +68,14 @@ def test_public_case_cheap_readouts(case):
     # the package's CCG baseline reproduces the independent one (same recipe, up to binning)
     assert abs(ccg["hub_auroc"] - ref["hub_edges_auroc"]) < 0.03
     assert ccg["hubs_on_top"] and ccg["forward_gt_reverse"] >= 0.9
-    # a 60-s coupled GLM (small budget) already beats the per-unit rate on held-out data and its
+    # a 240-s coupled GLM (small budget) already beats the per-unit rate on held-out data and its
     # held-out ablation read-out finds the hub edges in (target, source) orientation
-    m = coupled_glm(l2=(100.0,), max_iter=20, n_threads=1, verbose=False).fit(sp, 420.0, 480.0)
+    m = coupled_glm(l2=(100.0,), max_iter=60, n_threads=1, verbose=False).fit(sp, 240.0, 480.0)
     bps = m.score(sp, *TEST)
-    ds = model_connectivity(m, sp, *TEST, max_windows=12, n_null=3, verbose=False)
+    ds = model_connectivity(m, sp, *TEST, n_null=3, verbose=False)
     r = score_readout(ds.score, et, hubs)
-    print("cheap public case:", ccg, bps, r)
-    assert bps > 0.03
-    assert r["hub_auroc"] >= 0.9 and r["forward_gt_reverse"] >= 0.9
+    assert bps > 0.05  # measured 0.071 (reference GLM on 384 s: 0.1069)
+    assert r["hub_auroc"] >= 0.95 and r["forward_gt_reverse"] >= 0.9 and r["hubs_on_top"]
     assert r["hub_auroc"] > score_readout(ds.score.T.values, et, hubs)["hub_auroc"]
 
 
