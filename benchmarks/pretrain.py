@@ -49,7 +49,7 @@ def connectivity(sp, model, glm, train, test, edge_type, hubs, extra=None):
     ds = compare_connectivity(sp, {"model": model, "glm": glm}, *test, verbose=False)
     print("  read-outs on held-out windows  hub_AUROC  exc_AUROC  fwd>rev  hubs_on_top  top_units")
     for meth in ds.method.values:
-        r = score_readout(ds.score.sel(method=meth), edge_type, hubs)
+        r = score_readout(ds.score.sel({"method": meth}), edge_type, hubs)
         print(
             f"    {meth:<28s} {r.get('hub_auroc', np.nan):9.4f}  {r['exc_auroc']:9.4f}  "
             f"{r.get('forward_gt_reverse', np.nan):7.3f}  {str(r['hubs_on_top']):>11s}  {r['top_units']}"
@@ -95,8 +95,8 @@ def decoding(sp, speed, model, train, test, ridge_ref=None):
         r = fs.r2.sel(share=s)
         ref = f"  {ridge_ref['few_shot_same_alpha'][str(s)]['test_r2']:.4f}" if ridge_ref else ""
         print(
-            f"    {s:<5g} ({int(fs.n_labels.sel(share=s)[0])} labels)   {float(r.sel(method='pretrained')):.4f}"
-            f"  {float(r.sel(method='scratch')):.4f}  {float(r.sel(method='ridge')):.4f}{ref}"
+            f"    {s:<5g} ({int(fs.n_labels.sel(share=s)[0])} labels)   {float(r.sel({'method': 'pretrained'})):.4f}"
+            f"  {float(r.sel({'method': 'scratch'})):.4f}  {float(r.sel({'method': 'ridge'})):.4f}{ref}"
         )
 
 

@@ -72,7 +72,7 @@ ds = compare_connectivity(spikes, models, *TEST, n_null=9, verbose=False, **wind
 truth = json.loads((CASE / "truth.json").read_text())["datasets"]["hubnet"]
 et = np.array(truth["edge_type_target_source"])
 for meth in ds.method.values:
-    r = score_readout(ds.score.sel(method=meth), et, truth["hub_unit_ids"])
+    r = score_readout(ds.score.sel({"method": meth}), et, truth["hub_unit_ids"])
     print(
         f"{meth:6s} hub AUROC {r['hub_auroc']:.3f}  exc AUROC {r['exc_auroc']:.3f}  top {r['top_units']}"
     )

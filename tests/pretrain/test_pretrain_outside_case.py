@@ -116,7 +116,8 @@ def test_speed_decoding_and_few_shot(behaviour):
     for share in (0.01, 0.1):
         r = fs.r2.sel(share=share)
         assert (
-            float(r.sel(method="pretrained")) > ridge["few_shot_same_alpha"][str(share)]["test_r2"]
+            float(r.sel({"method": "pretrained"}))
+            > ridge["few_shot_same_alpha"][str(share)]["test_r2"]
         )
-        assert float(r.sel(method="pretrained")) > float(r.sel(method="scratch"))
-        assert float(r.sel(method="pretrained")) > float(r.sel(method="ridge"))
+        assert float(r.sel({"method": "pretrained"})) > float(r.sel({"method": "scratch"}))
+        assert float(r.sel({"method": "pretrained"})) > float(r.sel({"method": "ridge"}))

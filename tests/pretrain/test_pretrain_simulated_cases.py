@@ -49,5 +49,7 @@ def test_simulated_network(name):
         assert dec.score(sp, speed, *test) >= ridge.score(sp, speed, *test)
         scratch = SpikeRateModel(max_epochs=0, verbose=False).fit(sp, *train)
         fs = few_shot(dec, sp, speed, train, test, scratch=scratch)
-        pre = fs.r2.sel(method="pretrained")
-        assert np.all(pre > fs.r2.sel(method="ridge")) and np.all(pre > fs.r2.sel(method="scratch"))
+        pre = fs.r2.sel({"method": "pretrained"})
+        assert np.all(pre > fs.r2.sel({"method": "ridge"})) and np.all(
+            pre > fs.r2.sel({"method": "scratch"})
+        )
