@@ -77,6 +77,28 @@ def _lagged(F: np.ndarray, lags: tuple) -> np.ndarray:
     return np.concatenate(cols, 1)
 
 
+def _bin_mean(z: np.ndarray, t: np.ndarray, bin: float, n: int) -> np.ndarray:
+    """Mean of the rows of ``z`` whose times ``t`` (from the first bin's start) fall in each of
+    ``n`` bins of width ``bin``; a bin without a row (``bin`` shorter than the latent's step)
+    repeats the last earlier one (never a later one: the features stay causal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.pretrain.decode import _bin_mean
+    >>> _bin_mean(np.arange(5.0)[:, None], np.arange(5) * 0.02, 0.05, 3).ravel().tolist()
+    [1.0, 3.5, 3.5]
+    """
+    k = np.floor(t / bin + 1e-9).astype(np.int64)
+    ok = (k >= 0) & (k < n)
+    cnt = np.bincount(k[ok], minlength=n)
+    out = np.stack([np.bincount(k[ok], z[ok, j], minlength=n) for j in range(z.shape[1])], 1)
+    filled = np.where(cnt > 0, np.arange(n), 0)
+    np.maximum.accumulate(filled, out=filled)
+    out = out[filled] / np.maximum(cnt[filled], 1)[:, None]
+    return out
+
+
 def _ridge_path(X, y, alphas):
     """Coefficients for every alpha (standardised X, centred y) via one SVD."""
     U, s, Vt = np.linalg.svd(X, full_matrices=False)
@@ -142,15 +164,9 @@ class BehaviourDecoder(BaseEstimator):
         c = bin_counts(sp, t_start - pad * self.bin, t_start + (n + pad) * self.bin, self.bin)
         F = [np.sqrt(c)]
         if self.pretrained is not None:
-            m = self.pretrained
-            k = int(round(self.bin / m.coarse))
-            if k < 1 or abs(k * m.coarse - self.bin) > 1e-9:
-                raise ValueError(
-                    f"bin={self.bin} must be a multiple of the model's coarse={m.coarse}"
-                )
-            z = m.transform(sp, t_start - pad * self.bin, t_start + (n + pad) * self.bin)
-            zz = np.asarray(z).reshape(-1, k, z.shape[1])
-            F.append(zz.mean(1)[: len(c)])  # latent summarising up to the bin's end
+            a = t_start - pad * self.bin
+            z = self.pretrained.transform(sp, a, t_start + (n + pad) * self.bin)
+            F.append(_bin_mean(np.asarray(z), np.asarray(z["time"], float) - a, self.bin, len(c)))
         Fl = _lagged(np.concatenate(F, 1), self.lags)
         return Fl[pad : pad + n]
 

@@ -142,3 +142,16 @@ def test_realistic_simulator_features():
     assert float(net.shared.std()) > 0.2
     h = net.hubs[0]
     assert (net.edge_type.sel(source=h) == "hub_exc").sum() >= 8
+
+
+def test_decoder_default_bin_with_a_default_model(chain, chain_model):
+    # the decoder's 50-ms bins are not a multiple of the model's 20-ms latent step: every bin
+    # averages the latent steps that start inside it (2 or 3), none from a later bin
+    assert chain_model.coarse == 0.02 and BehaviourDecoder().bin == 0.05
+    dec = BehaviourDecoder(chain_model, lags=(0, 0))
+    F = dec.features(chain.spike_times, 45.0, 46.0)
+    z = chain_model.transform(chain.spike_times, 45.0, 46.0).values
+    n = len(chain.spike_times)
+    assert F.shape == (20, n + z.shape[1])
+    np.testing.assert_allclose(F[0, n:], z[0:3].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(F[1, n:], z[3:5].mean(0), rtol=1e-5, atol=1e-6)
