@@ -166,10 +166,13 @@ class SpikeRateModel(BaseEstimator):
     Notes
     -----
     Fitting is two-staged (:mod:`neuroana.pretrain.ratefit`): the convex GLM part by full-batch
-    L-BFGS (each iteration about ``3 * n_bins * N**2 * n_basis`` multiply-adds; a path of 4
-    penalties, warm-started, takes a few hundred iterations in all), then the attention pathway by
+    L-BFGS (each iteration about ``3 * n_bins * N**2 * n_basis`` multiply-adds; a path of 3
+    penalties, warm-started, at most ``max_iter`` iterations each), then the attention pathway by
     Adam on cached first-stage log-rates (cheap: ``n_bins / coarse`` tokens of width ``d_latent``
-    per epoch). A 48-unit, 480-s recording at 2 ms: about a minute on one CPU thread.
+    per epoch). A 48-unit, 480-s recording at 2 ms (the public hub network): 153 s on one CPU
+    thread of a loaded 2-core machine. On a busy machine pass ``n_threads=1``: with two threads
+    the many small L-BFGS vector operations wait for the second core (a 120-s fit took 271 s
+    there, with two threads and a load average near 10).
 
     Examples
     --------
