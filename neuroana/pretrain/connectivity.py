@@ -27,10 +27,10 @@ import torch
 import xarray as xr
 
 from neuroana.backend.threads import fit_threads, limit_threads
+from neuroana.pretrain.ratemodel import LN2, SpikeRateModel, spike_dict
 
 #: work per step (multiply-adds) below which a fit runs on one thread
 MIN_WORK = 5e7
-from neuroana.pretrain.ratemodel import LN2, SpikeRateModel, spike_dict
 
 
 def _dataset(units, score, p, **extra) -> xr.Dataset:

@@ -23,9 +23,6 @@ from sklearn.base import BaseEstimator
 
 from neuroana.backend import resolve_device
 from neuroana.backend.threads import fit_threads, limit_threads
-
-#: work per step (multiply-adds) below which a fit runs on one thread
-MIN_WORK = 5e7
 from neuroana.pretrain.ratefit import (
     cached_eta,
     fit_attention_stage,
@@ -33,6 +30,9 @@ from neuroana.pretrain.ratefit import (
     pop_features,
 )
 from neuroana.pretrain.ratenet import PATHWAYS, RateNet
+
+#: work per step (multiply-adds) below which a fit runs on one thread
+MIN_WORK = 5e7
 
 LN2 = float(np.log(2.0))
 
