@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
 
-from neuroana.backend import resolve_device
+from neuroana.backend import resolve_device, seeded_default_generator
 from neuroana.backend.threads import fit_threads, limit_threads
 from neuroana.pretrain.ratefit import (
     cached_eta,
@@ -149,11 +149,12 @@ class SpikeRateModel(BaseEstimator):
     n_threads : int, optional
         Upper bound on torch threads (see :mod:`neuroana.backend.threads`).
     device : str
-        ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (CUDA when present): the GPU configuration
+        ``"auto"`` (default: CUDA when present), ``"cpu"`` or ``"cuda"``: the GPU configuration
         for larger data (same numbers, batches moved to the device).
-    random_state : int
+    random_state : int, optional
+        Seed of the initialisation and batch order (``None``: a fresh seed each fit).
     verbose : bool
-        Progress bar.
+        Progress bar (default off).
 
     Attributes
     ----------
@@ -208,9 +209,9 @@ class SpikeRateModel(BaseEstimator):
         val_fraction: float = 0.1,
         held_out_units=None,
         n_threads: int | None = None,
-        device: str = "cpu",
-        random_state: int = 0,
-        verbose: bool = True,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
     ):
         self.dt = dt
         self.history = history
@@ -288,7 +289,16 @@ class SpikeRateModel(BaseEstimator):
 
         ``t_start`` defaults to the first spike, ``t_stop`` to just after the last one. The last
         ``val_fraction`` of the interval is the early-stopping set; nothing after ``t_stop`` is read.
+        Random draws (initialisation, batches) follow ``random_state`` (``None``: a fresh seed);
+        torch's process-wide generator is left as it was.
         """
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2**31 - 1))
+        with seeded_default_generator(seed):
+            return self._fit(spikes, t_start, t_stop, int(seed))
+
+    def _fit(self, spikes, t_start, t_stop, seed: int):
         sp = spike_dict(spikes)
         self.units_ = list(sp)
         allt = np.concatenate(list(sp.values()))
@@ -310,8 +320,7 @@ class SpikeRateModel(BaseEstimator):
         n_val = int(round(self.val_fraction * n_chunks))
         starts = np.arange(n_chunks) * n_chunk  # loss-bin offsets; chunk input = [s, s+ctx+n_chunk)
         tr, va = starts[: n_chunks - n_val], starts[n_chunks - n_val :]
-        rng = np.random.default_rng(self.random_state)
-        torch.manual_seed(self.random_state)
+        rng = np.random.default_rng(seed)
         N = len(self.units_)
         dev = resolve_device(self.device)
         net = self._make_net(N)
