@@ -44,7 +44,7 @@ STEPS = [
     ),
     (
         "pretrain quality (hub + few-shot)",
-        [sys.executable, "benchmarks/pretrain.py", "--config", "gpu", "--sections", "hub,finetune"],
+        [sys.executable, "benchmarks/pretrain.py", "--config", "gpu", "--sections", "case"],
         120,
     ),
 ]

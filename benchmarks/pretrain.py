@@ -1,284 +1,197 @@
-"""Benchmark for neuroana.pretrain (Neuroformer-style pretraining).
+"""Benchmark for neuroana.pretrain: the pretrained rate model beside the simple baselines.
 
-    python benchmarks/pretrain.py --config cpu   # minutes on 2 CPU cores
-    python benchmarks/pretrain.py --config gpu   # <= 5 min on one H100/H200 (needs CUDA)
-    python benchmarks/pretrain.py --config cpu --sections finetune   # one section (hub, finetune, speed)
+    python benchmarks/pretrain.py                       # public case + two simulated networks, CPU
+    python benchmarks/pretrain.py --sections case       # one section (case, sim, ablation)
+    python benchmarks/pretrain.py --config gpu          # same, on CUDA where available
 
-Reports, side by side in one run:
-1. held-out log-likelihood per window (10-ms count matrix of the current window) of the token model
-   vs a per-neuron-rate Poisson baseline vs a Poisson GLM on the same windows (simulated hub network);
-2. hub-edge and excitatory-edge AUROC of the attention / ablation read-outs vs cross-correlation and
-   the GLM (targets >= 0.95 and >= 0.8; the "meets" column says which read-out reaches both; the
-   ablation read-out is the one the targets are claimed for);
-3. behaviour decoding from 1 % / 10 % of labels: fine-tuned pretrained model (mode "full", the
-   first ``ft_probe`` of its ``ft_iter`` iterations fit the head alone: LP-FT) vs the same
-   architecture from scratch (all ``ft_iter`` iterations on everything), same labelled windows, head
-   and budget, early stopping on the labelled block's last 20 %
-   (:func:`neuroana.pretrain.finetune.few_shot`);
-4. (GPU) training tokens/s of the ``base`` model in fp32 vs bf16 vs bf16 + compile, peak memory.
+Everything runs with the package's defaults (``SpikeRateModel()``, ``BehaviourDecoder(model)``),
+fits on the first 80 % of each recording and scores the last 20 %:
+
+1. ``case``: ../shared/cases/spiking_networks (made by an independent simulator; truth.json only
+   scores). Held-out bits/spike of the model vs the package's coupled GLM (``coupled_glm()``) vs
+   the reference GLM in truth.json; connectivity read-outs on held-out windows (model ablation,
+   package GLM, cross-correlogram, truth.json's CCG and GLM); speed decoding R² and 1 % / 10 %
+   few-shot vs the package's ridge (counts t-4..t+4), truth.json's ridge and the same decoder on an
+   untrained model ("scratch").
+2. ``sim``: the same on two networks from ``simulate_realistic_network`` with other sizes (a hub
+   network and a speed-tuned one), baselines computed by the package.
+3. ``ablation``: what each pathway buys (bits/spike on the public hub network).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
-from neuroana.datasets.spiking_sim import simulate_hub_network, simulate_stimulus_population
-from neuroana.pretrain import SpikeFormer, events_from_spike_times, window_ends
-from neuroana.pretrain.finetune import few_shot
-from neuroana.pretrain.readout import (
-    ablation_connectivity,
-    attention_connectivity,
-    bin_spikes,
-    crosscorr_connectivity,
-    fit_poisson_glm,
-    glm_connectivity,
-    glm_window_loglik,
-    rate_window_loglik,
+from neuroana.pretrain import (
+    BehaviourDecoder,
+    SpikeRateModel,
+    compare_connectivity,
+    coupled_glm,
+    few_shot,
 )
-from neuroana.pretrain.tokenize import TokenConfig
+from neuroana.pretrain.connectivity import score_readout
 
-CONFIGS = {
-    "cpu": dict(
-        n_units=30,
-        duration=600.0,
-        max_iter=50,
-        steps=25,
-        batch=64,
-        size="tiny",
-        pop_units=30,
-        pop_duration=400.0,
-        pre_iter=40,
-        ft_iter=15,
-        ft_probe=5,
-    ),
-    "gpu": dict(
-        n_units=60,
-        duration=1200.0,
-        max_iter=60,
-        steps=50,
-        batch=256,
-        size="tiny",
-        pop_units=60,
-        pop_duration=600.0,
-        pre_iter=60,
-        ft_iter=15,
-        ft_probe=5,
-    ),
-}
+REPO = Path(__file__).resolve().parents[1]
+CASE = REPO.parent / "shared" / "cases" / "spiking_networks"
 
 
-def _splits(duration, cfg: TokenConfig):
-    """Contiguous 80/10/10 blocks on the 10-ms grid, guard gap = past + current window."""
-    gap = cfg.window_past + cfg.window_cur
-    a, b = 0.8 * duration, 0.9 * duration
-    return (
-        window_ends(0.0, a, cfg),
-        window_ends(a + gap, b, cfg),
-        window_ends(b + gap, duration - 0.1, cfg),  # behaviour samples end before `duration`
-    )
+def split(duration: float):
+    return (0.0, 0.8 * duration), (0.8 * duration, duration)
 
 
-def _auroc(C, pos, neg):
-    s = np.asarray(C)
-    return roc_auc_score(np.r_[np.ones(pos.sum()), np.zeros(neg.sum())], np.r_[s[pos], s[neg]])
-
-
-def hub_section(c, device):
-    net = simulate_hub_network(c["n_units"], 3, duration=c["duration"], random_state=0)
-    ev = events_from_spike_times(net.spike_times, t_start=0.0, t_stop=c["duration"])
-    cfg = TokenConfig()
-    tr, va, te = _splits(c["duration"], cfg)
-    t0 = time.perf_counter()
-    m = SpikeFormer(
-        c["size"],
-        max_iter=c["max_iter"],
-        steps_per_iter=c["steps"],
-        batch_size=c["batch"],
-        lr=2e-3,
-        warmup=50,
-        dropout=0.1,
-        patience=6,
-        device=device,
-        random_state=0,
-    ).fit(ev, train_ends=tr, val_ends=va)
-    fit_s = time.perf_counter() - t0
-    res = cfg.resolution
-    counts = bin_spikes(net.spike_times, 0.0, c["duration"], res)
-    k = np.round(te / res).astype(int)
-    ll_model = m.log_likelihood(ev, te).values
-    n_train = int(round(tr.max() / res))
-    rate = counts[:n_train].mean(0)
-    ll_rate = rate_window_loglik(rate, counts, k, cfg.n_dt)
-    glm = fit_poisson_glm(counts[:n_train], n_lags=5, l2=1e-4)
-    ll_glm = glm_window_loglik(glm, counts, k, cfg.n_dt)
-    print(
-        f"[hub] N={c['n_units']} duration={c['duration']} s, {len(tr)} train windows, "
-        f"{m.n_parameters_} params, fit {fit_s:.0f} s ({m.n_iter_} it, {m.stop_reason_})"
-    )
-    print("held-out log-likelihood per window (nats, same test windows, 10-ms count matrix)")
-    print(f"  per-neuron rate  {ll_rate.mean():9.4f}")
-    print(
-        f"  Poisson GLM      {ll_glm.mean():9.4f}   gain over rate {ll_glm.mean() - ll_rate.mean():+.4f}"
-    )
-    print(
-        f"  token model      {ll_model.mean():9.4f}   gain over rate {ll_model.mean() - ll_rate.mean():+.4f}"
-        f"   ({(ll_model.mean() - ll_rate.mean()) / (ll_glm.mean() - ll_rate.mean()):.2f} x GLM gain)"
-    )
-    W = net.weights.values
-    off = ~np.eye(len(W), dtype=bool)
-    hub, exc, none = net.hub_edge.values, (W > 0) & off, (W == 0) & off
-    sub = te[:: max(1, len(te) // 1500)]
-    reads = {
-        "attention (last block)": attention_connectivity(m, ev, sub).values,
-        "attention (all blocks)": attention_connectivity(m, ev, sub, blocks="all").values,
-        "ablation": ablation_connectivity(m, ev, sub).values,
-        "cross-correlation": crosscorr_connectivity(
-            net.spike_times, t_start=0.0, t_stop=c["duration"]
-        ).values,
-        "Poisson GLM": glm_connectivity(
-            net.spike_times, n_lags=5, t_start=0.0, t_stop=c["duration"]
-        ).values,
-    }
-    print(f"  token model better than the per-neuron rate: {ll_model.mean() > ll_rate.mean()}")
-    print(
-        f"{'read-out':24s} {'AUROC hub':>10s} {'AUROC exc':>10s}   meets (hub >= 0.95 and exc >= 0.8)"
-    )
-    for name, C in reads.items():
-        ah, ae = _auroc(C, hub, none), _auroc(C, exc, none)
-        print(f"  {name:22s} {ah:10.3f} {ae:10.3f}   {'yes' if ah >= 0.95 and ae >= 0.8 else 'no'}")
-
-
-def finetune_section(c, device):
-    pop = simulate_stimulus_population(c["pop_units"], duration=c["pop_duration"], random_state=1)
-    ev = events_from_spike_times(pop.spike_times, t_start=0.0, t_stop=c["pop_duration"])
-    cfg = TokenConfig()
-    tr, va, te = _splits(c["pop_duration"], cfg)
-    pre = SpikeFormer(
-        c["size"],
-        max_iter=c["pre_iter"],
-        steps_per_iter=c["steps"],
-        batch_size=c["batch"],
-        lr=2e-3,
-        warmup=50,
-        patience=6,
-        device=device,
-        random_state=0,
-    ).fit(ev, train_ends=tr, val_ends=va)
-    ds = few_shot(
-        pre,
-        ev,
-        pop.behaviour,
-        tr,
-        te,
-        fractions=(0.01, 0.1),
-        seeds=(0, 1, 2),
-        mode="full",
-        probe_iter=c["ft_probe"],
-        max_iter=c["ft_iter"],
-        steps_per_iter=10,
-        batch_size=32,
-        device=device,
-    )
-    print(
-        f"[few-shot] behaviour r on {len(te)} test windows (3 seeds), pretrained on "
-        f"{len(tr)} unlabelled training windows ({pre.n_iter_} it, {pre.stop_reason_}); "
-        f"mode={ds.attrs['mode']} after {c['ft_probe']} head-only iterations (LP-FT); both decoders: "
-        f"same labelled block, same head, same budget ({c['ft_iter']} it), early stopping on the "
-        "block's last 20 %"
-    )
-    print(f"  {'fraction':>8s} {'n fit':>6s} {'n val':>6s} {'fine-tuned':>10s} {'scratch':>8s}")
-    for f in ds.fraction.values:
-        d = ds.sel(fraction=f)
-        rp, rs = d.r_pretrained.values, d.r_scratch.values
+def connectivity(sp, model, glm, train, test, edge_type, hubs, extra=None):
+    ds = compare_connectivity(sp, {"model": model, "glm": glm}, *test, verbose=False)
+    print("  read-outs on held-out windows  hub_AUROC  exc_AUROC  fwd>rev  hubs_on_top  top_units")
+    for meth in ds.method.values:
+        r = score_readout(ds.score.sel({"method": meth}), edge_type, hubs)
         print(
-            f"  {f:8.2f} {int(d.n_fit[0]):6d} {int(d.n_val[0]):6d} {rp.mean():10.3f} "
-            f"{rs.mean():8.3f}   per seed {np.round(rp, 3).tolist()} vs {np.round(rs, 3).tolist()}"
+            f"    {meth:<28s} {r.get('hub_auroc', np.nan):9.4f}  {r['exc_auroc']:9.4f}  "
+            f"{r.get('forward_gt_reverse', np.nan):7.3f}  {str(r['hubs_on_top']):>11s}  {r['top_units']}"
+        )
+    for name, r in (extra or {}).items():
+        print(
+            f"    {name:<28s} {r.get('hub_edges_auroc', np.nan):9.4f}  "
+            f"{r['excitatory_edges_auroc']:9.4f}  {r.get('hub_edges_forward_gt_reverse_fraction', np.nan):7.3f}"
+            f"  {'':>11s}  {r.get('top3_units_by_outgoing_score', '')}"
         )
 
 
-def speed_section():
-    from neuroana.pretrain.nn import ModelConfig, SpikeTransformer, n_parameters, token_logprob
-
-    dev = torch.device("cuda")
-    cfg = ModelConfig.from_size(
-        "base", n_units=2000, n_dt=5, resolution=0.01, window_cur=0.05, window_past=0.15
+def likelihood(sp, train, test, ref=None):
+    t = time.perf_counter()
+    model = SpikeRateModel(verbose=False).fit(sp, *train)
+    fit_s = time.perf_counter() - t
+    glm = coupled_glm(verbose=False).fit(sp, *train)
+    print(
+        f"  held-out bits/spike over a per-unit rate (model fit {fit_s:.0f} s, {model.n_epochs_} epochs)"
     )
-    B, Lc, Lp = 128, 100, 700
-    g = torch.Generator(device=dev).manual_seed(0)
-    batch = {
-        "cur_unit": torch.randint(0, 2000, (B, Lc), device=dev, generator=g),
-        "cur_bin": torch.sort(torch.randint(0, 5, (B, Lc), device=dev, generator=g), 1).values,
-        "cur_len": torch.full((B,), Lc, device=dev),
-        "past_unit": torch.randint(0, 2000, (B, Lp), device=dev, generator=g),
-        "past_offset": -0.15 * torch.rand(B, Lp, device=dev, generator=g),
-    }
-    print(f"[speed] {torch.cuda.get_device_name()}: base model, batch {B}, Lc {Lc}, Lp {Lp}")
-    rows = []
-    for name, bf16, comp in (
-        ("fp32", False, False),
-        ("bf16", True, False),
-        ("bf16+compile", True, True),
-    ):
-        torch.manual_seed(0)
-        model = SpikeTransformer(cfg).to(dev)
-        fwd = torch.compile(model) if comp else model
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        torch.cuda.reset_peak_memory_stats()
+    print(f"    model (default)              {model.score(sp, *test):.4f}")
+    print(f"    package coupled GLM          {glm.score(sp, *test):.4f}")
+    if ref is not None:
+        print(f"    reference GLM (truth.json)   {ref:.4f}")
+    return model, glm
 
-        def step(fwd=fwd, opt=opt, bf16=bf16):
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                lp = token_logprob(fwd(batch), batch, cfg.n_dt)
-                loss = -lp.logp.sum() / lp.valid.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
 
-        t0 = time.perf_counter()
-        for _ in range(3):
-            step()
-        torch.cuda.synchronize()
-        warm = time.perf_counter() - t0
-        n = 20
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        torch.cuda.synchronize()
-        dt = (time.perf_counter() - t0) / n
-        tok = B * (Lc + 1 + Lp) / dt
-        rows.append((name, dt, tok, torch.cuda.max_memory_allocated() / 2**30, warm))
+def decoding(sp, speed, model, train, test, ridge_ref=None):
+    dec = BehaviourDecoder(model).fit(sp, speed, *train)
+    ridge = BehaviourDecoder().fit(sp, speed, *train)
+    print("  speed decoding, held-out R²")
+    print(f"    model latent + counts        {dec.score(sp, speed, *test):.4f}")
+    print(f"    package ridge t-4..t+4       {ridge.score(sp, speed, *test):.4f}")
+    if ridge_ref is not None:
+        print(f"    truth.json ridge t-4..t+4    {ridge_ref['test_r2']:.4f}")
+    scratch = SpikeRateModel(max_epochs=0, verbose=False).fit(sp, *train)
+    fs = few_shot(dec, sp, speed, train, test, scratch=scratch)
+    print(
+        "  few-shot (10 blocks), held-out R²: share  pretrained  scratch  ridge"
+        + ("  truth_ridge" if ridge_ref else "")
+    )
+    for s in fs.share.values:
+        r = fs.r2.sel(share=s)
+        ref = f"  {ridge_ref['few_shot_same_alpha'][str(s)]['test_r2']:.4f}" if ridge_ref else ""
         print(
-            f"  {name:13s} params {n_parameters(model) / 1e6:.1f} M  {dt * 1e3:7.1f} ms/step  "
-            f"{tok / 1e6:6.2f} M tokens/s  peak {rows[-1][3]:.1f} GiB  warm-up {warm:.1f} s  "
-            f"speed-up vs fp32 {rows[0][1] / dt:.2f}x"
+            f"    {s:<5g} ({int(fs.n_labels.sel(share=s)[0])} labels)   {float(r.sel({'method': 'pretrained'})):.4f}"
+            f"  {float(r.sel({'method': 'scratch'})):.4f}  {float(r.sel({'method': 'ridge'})):.4f}{ref}"
+        )
+
+
+def section_case():
+    from neuroana.io import read_behavior, read_spike_times
+
+    truth = json.loads((CASE / "truth.json").read_text())["datasets"]
+    train, test = split(600.0)
+    for name in ("hubnet", "behaviour"):
+        t = truth[name]
+        f = CASE / t["file"]
+        sp = read_spike_times(f)
+        print(f"\n== case {name}: {len(sp)} units, {f.name}")
+        model, glm = likelihood(
+            sp, train, test, t["reference_glm"]["held_out_bits_per_spike_vs_constant_rate"]
+        )
+        extra = {"truth.json reference GLM": t["reference_glm"]}
+        if "baseline_ccg" in t:
+            extra["truth.json CCG"] = t["baseline_ccg"]["held_out_last_20pct"]
+        connectivity(
+            sp,
+            model,
+            glm,
+            train,
+            test,
+            np.array(t["edge_type_target_source"]),
+            t.get("hub_unit_ids", []),
+            extra,
+        )
+        if name == "behaviour":
+            speed = read_behavior(f, "speed")
+            decoding(sp, speed, model, train, test, t["baseline_ridge"]["results"]["bins_t-4..t+4"])
+
+
+def section_sim():
+    from neuroana.datasets.spiking_sim import simulate_realistic_network
+
+    nets = {
+        "sim hub network (40 units, 3 hubs, 400 s)": dict(
+            n_units=40, n_hubs=3, duration=400.0, hub_out_degree=(12, 16), random_state=11
+        ),
+        "sim tuned network (30 units, 1 hub, 400 s)": dict(
+            n_units=30,
+            n_hubs=1,
+            duration=400.0,
+            hub_out_degree=(10, 12),
+            tuned=True,
+            random_state=12,
+        ),
+    }
+    for name, kw in nets.items():
+        t0 = time.perf_counter()
+        net = simulate_realistic_network(**kw)
+        print(f"\n== {name} (simulated in {time.perf_counter() - t0:.0f} s)")
+        train, test = split(net.duration)
+        sp = net.spike_times
+        model, glm = likelihood(sp, train, test)
+        connectivity(sp, model, glm, train, test, net.edge_type.values, net.hubs)
+        if net.behaviour is not None:
+            decoding(sp, net.behaviour, model, train, test)
+
+
+def section_ablation():
+    from neuroana.io import read_spike_times
+
+    sp = read_spike_times(CASE / "hubnet_units.nwb")
+    train, test = split(600.0)
+    print("\n== ablation on the public hub network: held-out bits/spike by pathway")
+    for paths in [
+        ("coupling",),
+        ("coupling", "poprate"),
+        ("poprate", "attention"),
+        ("coupling", "attention"),
+        ("coupling", "poprate", "attention"),
+    ]:
+        t = time.perf_counter()
+        m = SpikeRateModel(pathways=paths, verbose=False).fit(sp, *train)
+        print(
+            f"    {' + '.join(paths):<34s} {m.score(sp, *test):.4f}   "
+            f"({time.perf_counter() - t:.0f} s, {m.n_epochs_} epochs)"
         )
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--config", choices=sorted(CONFIGS), default="cpu")
-    ap.add_argument("--sections", default="hub,finetune,speed")
-    a = ap.parse_args()
-    if a.config == "gpu" and not torch.cuda.is_available():
-        print("no CUDA device: the gpu configuration is skipped")
-        return
-    device = "cuda" if a.config == "gpu" else "cpu"
-    if device == "cpu":
-        torch.set_num_threads(1)
-    c = CONFIGS[a.config]
-    t0 = time.perf_counter()
-    secs = a.sections.split(",")
-    if "hub" in secs:
-        hub_section(c, device)
-    if "finetune" in secs:
-        finetune_section(c, device)
-    if "speed" in secs and device == "cuda":
-        speed_section()
-    print(f"total {time.perf_counter() - t0:.0f} s")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", choices=("cpu", "gpu"), default="cpu")
+    ap.add_argument("--sections", default="case,sim,ablation")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.config == "gpu" and not torch.cuda.is_available():
+        raise SystemExit("--config gpu needs CUDA")
+    t = time.perf_counter()
+    for s in args.sections.split(","):
+        {"case": section_case, "sim": section_sim, "ablation": section_ablation}[s.strip()]()
+    print(f"\ntotal {time.perf_counter() - t:.0f} s (1 torch thread)")
 
 
 # ----------------------------------------------------------------------------- run_all.py

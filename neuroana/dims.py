@@ -42,6 +42,7 @@ ITERATION = "iteration"
 NEURON = "neuron"
 STIMULUS = "stimulus"
 ENSEMBLE = "ensemble"
+METHOD = "method"  # read-outs of several methods side by side (pretrain.compare_connectivity)
 
 #: every dim name the package's readers and fitted estimators produce
 ALL = (
@@ -68,6 +69,7 @@ ALL = (
     STATE,
     STATE_NEXT,
     COMPONENT,
+    METHOD,
     CLASS,
     BASIS,
     LAG,

@@ -48,16 +48,22 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def fit_threads(work_size: float, small: float = SMALL_WORK) -> int:
+def fit_threads(
+    work_size: float | None, small: float = SMALL_WORK, requested: int | None = None
+) -> int:
     """Intra-op threads for a CPU fit doing about ``work_size`` multiply-adds per iteration.
 
     1 below ``small`` or when the machine is saturated (:func:`machine_busy`); otherwise
     ``min(torch.get_num_threads(), usable_cores())``. The NTF passes its own ``small`` (its
-    kernels are memory-bound and share well at smaller sizes).
+    kernels are memory-bound and share well at smaller sizes). ``work_size=None`` means unknown (large); ``requested`` (the user's wish, e.g. an estimator's
+    ``n_threads``) is never exceeded.
     """
-    if work_size < small or machine_busy():
+    if requested is not None and int(requested) < 1:
+        raise ValueError(f"requested threads must be >= 1, got {requested}")
+    if (work_size is not None and work_size < small) or machine_busy():
         return 1
-    return max(1, min(torch.get_num_threads(), usable_cores()))
+    n = max(1, min(torch.get_num_threads(), usable_cores()))
+    return n if requested is None else min(n, int(requested))
 
 
 def machine_busy() -> bool:

@@ -9,6 +9,20 @@
 - :mod:`~neuroana.pretrain.distributed`: ``torchrun`` / ``torch.distributed`` helpers.
 """
 
+from neuroana.pretrain.connectivity import (
+    ccg_connectivity,
+    compare_connectivity,
+    edge_auroc,
+    model_connectivity,
+)
+from neuroana.pretrain.decode import BehaviourDecoder, few_shot, pearson_r, r2_score
+from neuroana.pretrain.ratemodel import (
+    SpikeRateModel,
+    bits_per_spike,
+    co_smoothing,
+    coupled_glm,
+    population_bits_per_spike,
+)
 from neuroana.pretrain.tokenize import (
     SpikeEvents,
     TokenConfig,
@@ -25,6 +39,19 @@ from neuroana.pretrain.tokenize import (
 from neuroana.pretrain.train import SpikeFormer
 
 __all__ = [
+    "BehaviourDecoder",
+    "SpikeRateModel",
+    "bits_per_spike",
+    "ccg_connectivity",
+    "co_smoothing",
+    "compare_connectivity",
+    "coupled_glm",
+    "edge_auroc",
+    "few_shot",
+    "model_connectivity",
+    "pearson_r",
+    "population_bits_per_spike",
+    "r2_score",
     "SpikeEvents",
     "SpikeFormer",
     "TokenConfig",

@@ -17,7 +17,7 @@ from neuroana.pretrain.train import SpikeFormer, train_model
 MODES = ("probe", "last_k", "full")
 
 
-class BehaviourDecoder(BaseEstimator):
+class TokenBehaviourDecoder(BaseEstimator):
     """Decode behaviour at each window end from a (pretrained or fresh) spike-token model.
 
     Parameters
@@ -43,12 +43,12 @@ class BehaviourDecoder(BaseEstimator):
     Examples
     --------
     >>> from neuroana.datasets.spiking_sim import simulate_stimulus_population
-    >>> from neuroana.pretrain.finetune import BehaviourDecoder
+    >>> from neuroana.pretrain.finetune import TokenBehaviourDecoder
     >>> from neuroana.pretrain import TokenConfig, events_from_spike_times, split_windows
     >>> pop = simulate_stimulus_population(8, duration=30.0, random_state=0)
     >>> ev = events_from_spike_times(pop.spike_times, t_start=0.0, t_stop=30.0)
     >>> s = split_windows(0.0, 29.9, TokenConfig())
-    >>> dec = BehaviourDecoder(max_iter=1, steps_per_iter=2, random_state=0)
+    >>> dec = TokenBehaviourDecoder(max_iter=1, steps_per_iter=2, random_state=0)
     >>> dec = dec.fit(ev, pop.behaviour, s.train, s.val)
     >>> dec.predict(ev, s.test).dims
     ('window', 'feature')
@@ -85,7 +85,7 @@ class BehaviourDecoder(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, spikes, behaviour, train_ends, val_ends) -> BehaviourDecoder:
+    def fit(self, spikes, behaviour, train_ends, val_ends) -> TokenBehaviourDecoder:
         """Fit on the windows ending at ``train_ends`` (early stopping on ``val_ends``).
 
         Raises
@@ -184,7 +184,7 @@ class BehaviourDecoder(BaseEstimator):
         if not hasattr(self, "model_"):
             from sklearn.exceptions import NotFittedError
 
-            raise NotFittedError("this BehaviourDecoder is not fitted yet; call fit first")
+            raise NotFittedError("this TokenBehaviourDecoder is not fitted yet; call fit first")
         w = self.base_._windows(spikes, t_end)
         out = []
         for i in range(0, len(w), 256):
@@ -199,12 +199,13 @@ class BehaviourDecoder(BaseEstimator):
         )
 
     def score(self, spikes, behaviour, t_end) -> float:
-        """Pearson correlation between predicted and true behaviour (mean over features)."""
+        """R² of predicted vs true behaviour (mean over features); Pearson r: :func:`pearson_r`."""
+        from neuroana.pretrain.decode import r2_score
         from neuroana.pretrain.tokenize import behaviour_targets, modality_from_dataarray
 
         y = behaviour_targets(modality_from_dataarray(behaviour, "behaviour"), np.asarray(t_end))
         p = self.predict(spikes, t_end).values
-        return float(np.mean([np.corrcoef(p[:, j], y[:, j])[0, 1] for j in range(y.shape[1])]))
+        return float(np.mean([r2_score(y[:, j], p[:, j]) for j in range(y.shape[1])]))
 
 
 def few_shot_split(
@@ -264,7 +265,7 @@ def few_shot(
     set, its first part (minus a guard gap of one window span) the fit set
     (:func:`few_shot_split`): no other label is used. Both decoders get the same windows, the same
     regression head on the pooled states, and the same optimisation budget (``decoder_kw``); they are
-    scored (Pearson r) on all ``test_ends``. The pretrained model should have seen only unlabelled
+    scored (R²) on all ``test_ends``. The pretrained model should have seen only unlabelled
     windows of the training split. ``probe_iter`` (in ``decoder_kw``) makes the fine-tuned decoder
     spend that many of its ``max_iter`` iterations on the head alone first (LP-FT); the scratch
     decoder, whose backbone is random, spends all ``max_iter`` iterations on everything.
@@ -301,8 +302,8 @@ def few_shot(
             fit, val = few_shot_split(tr, n, a, span, val_fraction)
             n_fit[i, j], n_val[i, j] = len(fit), len(val)
             kw = {"random_state": s, **decoder_kw}
-            ft = BehaviourDecoder(pretrained, mode=mode, **kw).fit(spikes, behaviour, fit, val)
-            sc = BehaviourDecoder(None, template=_template(pretrained), **kw)
+            ft = TokenBehaviourDecoder(pretrained, mode=mode, **kw).fit(spikes, behaviour, fit, val)
+            sc = TokenBehaviourDecoder(None, template=_template(pretrained), **kw)
             sc = sc.fit(spikes, behaviour, fit, val)
             rp[i, j] = ft.score(spikes, behaviour, test_ends)
             rs[i, j] = sc.score(spikes, behaviour, test_ends)
