@@ -2,7 +2,7 @@
 
 Anchor: the official evaluation code (evalinstseg cc34f4d, ``--app flylight`` settings) on
 synthetic 400 x 700 x 700 volumes with 5-9 instances took 82-87 s and 16-17 GB peak RSS on 2 CPU
-cores (/work/shared/fisbe_reference/README.md, ``official_timing.json``). Target (issue 15): <= 2 s, <= 2 GB.
+cores (../shared/fisbe_reference/README.md, ``official_timing.json``). Target (issue 15): <= 2 s, <= 2 GB.
 Instances are skeletonised on as many threads as the process may use cores (printed).
 
 The synthetic GT (8 neurons, 2 of them fasciculating) and a prediction with planted errors

@@ -1,7 +1,7 @@
 """Linear recurrent network whose single-neuron gains scale the feed-forward drive.
 
 Model (reconstructed from the abstract of Duong, Bredenberg, Heeger & Simoncelli 2023; the paper body
-could not be read, see ``/work/shared/research/gain_control.md``):
+could not be read, see ``../shared/research/gain_control.md``):
 
     tau dr/dt = -r + W r + diag(g) f(theta)            (input-gain placement)
     r*(theta) = M diag(g) f(theta),   M = (I - W)^-1

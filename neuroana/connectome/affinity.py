@@ -13,7 +13,7 @@ Two affinities, both vectorised over pairs in torch and computed in chunks of pa
 ``"differential"``
     Our reconstruction of the paper's *differential affinity*. The paper's exact formula could not be
     read (its methods section and the notebook holding the affinity code were not reachable; see
-    ``/work/shared/research/dynamic_connectome.md``), so this is a documented choice, not a copy.
+    ``../shared/research/dynamic_connectome.md``), so this is a documented choice, not a copy.
     Each trace is smoothed (Gaussian, ``smooth`` samples) and differentiated; the derivative is
     divided by its robust scale (MAD over the whole recording), giving ``z_i(t)``. A saturating
     non-linearity with the **explicit kernel scale** ``scale`` (robust-z units) maps it to a soft
