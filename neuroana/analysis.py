@@ -161,7 +161,14 @@ _BUILTIN = (
         simulate="neuroana.datasets.connectome_sim:make_connectome_traces",
         demo="neuroana.connectome.demo:demo_section",
         description="dynamic functional connectome (affinities -> NTF -> communities)",
-        benchmarks=(_B("connectome", "connectome.py", (), ("--quick",)),),
+        benchmarks=(
+            _B(
+                "connectome",
+                "connectome.py",
+                ("--threads", "1", "2", "--cases", "dense", "neurons", "speckled"),
+                ("--quick",),
+            ),
+        ),
     ),
     Analysis(
         "hmmglm",
@@ -170,7 +177,7 @@ _BUILTIN = (
         simulate="neuroana.datasets.hmmglm_sim:simulate_hmmglm",
         demo="neuroana.hmmglm.demo:demo_section",
         description="switching brain states: HMM-GLMs with no, Gaussian or one-hot prior",
-        benchmarks=(_B("hmmglm", "hmmglm.py", (), ("--seeds", "0")),),
+        benchmarks=(_B("hmmglm", "hmmglm.py", ("--threads-section",), ("--seeds", "0")),),
     ),
     Analysis(
         "adaptation",
