@@ -41,8 +41,11 @@ __all__ = [
     "NWBError",
     "NWBWarning",
     "NotFittedError",
+    "PretrainInputError",
     "StreamingUnavailableError",
+    "TokenizeError",
     "UnstableNetworkError",
+    "UnknownUnitError",
     "UnverifiedDownloadWarning",
 ]
 
@@ -127,6 +130,26 @@ class AdaptationInputError(ValueError):
 
 class UnstableNetworkError(AdaptationInputError):
     """Recurrent weights whose spectral radius is >= 1 (the steady state may not exist or attract)."""
+
+
+# --- pretrain -----------------------------------------------------------------------------------
+class PretrainInputError(ValueError):
+    """Spikes, behaviour or options that a ``neuroana.pretrain`` model cannot use (NaN or infinite
+    times, no spikes, an interval too short for the chunks, units that differ from the fitted ones).
+
+    The message names the bad value and what was expected.
+    """
+
+
+class TokenizeError(PretrainInputError):
+    """Bad input to the tokenizer: empty data, windows longer than the data, overflow, NaN."""
+
+
+class UnknownUnitError(KeyError, PretrainInputError):
+    """A unit that is not in the model's vocabulary (at inference, or without ``grow=True``)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
 
 
 def __getattr__(name: str):

@@ -20,19 +20,9 @@ import numpy as np
 import xarray as xr
 
 from neuroana.dims import TIME, UNIT, as_dataarray
+from neuroana.errors import TokenizeError, UnknownUnitError
 
 OVERFLOW_POLICIES = ("drop_oldest", "drop_random", "error")
-
-
-class TokenizeError(ValueError):
-    """Bad input to the tokenizer: empty data, windows longer than the data, overflow, NaN."""
-
-
-class UnknownUnitError(KeyError, ValueError):
-    """A unit that is not in the model's vocabulary (at inference, or without ``grow=True``)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
