@@ -255,12 +255,13 @@ def newton_mstep(
             g = G[r, k]
             if select:
                 idx = torch.nonzero(g > min_weight).squeeze(-1)
-                Xs, Ys, g = X[idx], Y[idx], g[idx]
+                # index_select: a row gather 2-4x faster on CPU than advanced indexing
+                Xs, Ys, g = X.index_select(0, idx), Y.index_select(0, idx), g.index_select(0, idx)
                 sub = torch.nonzero(g > fisher_weight).squeeze(-1)
                 if sub.shape[0] <= P:  # too few heavy bins to carry the curvature
                     sub = torch.arange(g.shape[0], device=g.device)
-                Xf = Xs[sub]
-                Os = None if pairs is None else pairs[idx[sub]]
+                Xf = Xs.index_select(0, sub)
+                Os = None if pairs is None else pairs.index_select(0, idx.index_select(0, sub))
             else:
                 Xs, Ys, Os, Xf, sub = X, Y, pairs, X, None
             if Xs.shape[0] == 0:
@@ -269,16 +270,20 @@ def newton_mstep(
             mean = None if prior_mean is None else prior_mean[r, k].expand(N, P)
             fr = None if free is None else free[r, k]
             th = theta[r, k]
-            for _ in range(n_iter):
-                eta = Xs @ th.T
-                rate, drate = rate_and_derivative(eta, link)
+            ahead = None  # (rate, f'(eta), objective) at th when the last full step was taken
+            for it in range(n_iter):
+                if ahead is None:
+                    rate, drate = rate_and_derivative(Xs @ th.T, link)
+                    f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
+                else:
+                    rate, drate, f0 = ahead
                 rr = rate + RATE_EPS
                 resid = g[:, None] * (Ys / rr - 1.0) * drate  # (m, N)
                 grad = resid.T @ Xs  # (N, P)
                 if sub is None:
                     u = g[:, None] * drate * drate / rr  # (m, N)
                 else:
-                    u = g[sub, None] * drate[sub].square() / rr[sub]
+                    u = (g[:, None] * drate.square() / rr).index_select(0, sub)
                 F = _fisher(Xf, u, Os)
                 fisher[r, k] = F
                 H = F + ridge * eye * (1 + F.diagonal(dim1=-2, dim2=-1).mean(-1))[:, None, None]
@@ -292,17 +297,23 @@ def newton_mstep(
                         (~fr).to(H.dtype)
                     )
                 step = torch.linalg.solve(H, grad[..., None])[..., 0]
-                f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
                 accepted = torch.zeros(N, dtype=torch.bool, device=th.device)
                 new = th.clone()
-                alpha = 1.0
-                for _ls in range(8):
+                alpha, ahead = 1.0, None
+                for ls in range(8):
                     cand = th + alpha * step
-                    f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean)
+                    if ls == 0 and it + 1 < n_iter:  # a full step taken by every row starts
+                        # the next iteration: keep its rates (the same numbers, not recomputed)
+                        rate1, drate1 = rate_and_derivative(Xs @ cand.T, link)
+                        f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean, rate1)
+                    else:
+                        f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean)
                     ok = (f1 >= f0 - 1e-7 * f0.abs()) & ~accepted & torch.isfinite(f1)
                     new = torch.where(ok[:, None], cand, new)
                     accepted |= ok
                     if bool(accepted.all()):
+                        if ls == 0 and it + 1 < n_iter:
+                            ahead = (rate1, drate1, f1)
                         break
                     alpha *= 0.5
                 th = new
