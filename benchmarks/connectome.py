@@ -41,10 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from neuroana.connectome import factor_match_score  # noqa: E402
-from neuroana.connectome.ntf import (
-    fit_threads,  # noqa: E402
-    ntf,  # noqa: E402
-)
+from neuroana.connectome.ntf import ntf  # noqa: E402
 
 
 def planted(n_rois, n_windows, n_animals, rank, noise, seed):
@@ -101,7 +98,12 @@ def run_tensorly(x, mask, rank, iters, seed):
 
 
 def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
-    threads = fit_threads(x.size * rank)  # what ntf's thread rule picks now
+    used = []  # torch threads inside the fit (ntf's thread rule), read by the callback
+
+    def stop(it, m):
+        used.append(torch.get_num_threads())
+        return m["rel_error"] <= target
+
     c0 = time.process_time()
     fit = ntf(
         x,
@@ -112,7 +114,7 @@ def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
         device=device,
         dtype=dtype,
         random_state=seed,
-        callbacks=[lambda it, m: m["rel_error"] <= target],
+        callbacks=[stop],
     )
     cpu = time.process_time() - c0
     factors = [f * (fit.weights if n == 0 else 1) for n, f in enumerate(fit.factors)]
@@ -121,7 +123,7 @@ def run_ours(x, mask, rank, target, max_iter, seed, dtype, device="cpu"):
         "rel": fit.rel_error,
         "n_iter": fit.n_iter,
         "factors": factors,
-        "threads": threads,
+        "threads": max(used) if used else "-",
     }
 
 

@@ -354,7 +354,7 @@ def parse_rows(out: str) -> list:
                 Row(
                     "hmmglm",
                     f"fit wall s, seed{seed}, prior={model}",
-                    "paper code (onehot-hmmglm), CPU s (recorded)",
+                    "paper code (onehot-hmmglm), wall s (recorded)",
                     fmt(ours, " s", 1),
                     fmt(paper, " s", 1),
                     f"{paper / ours:.1f}x less",
