@@ -88,3 +88,33 @@ def test_lazy_bad_input_errors():
         evaluate_instances(gt, da.from_array(gt[:, :4]))
     with pytest.raises(FisbeInputError, match="non-empty"):
         evaluate_instances(gt, da.zeros((0, 8, 8, 40), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.uint64, np.float32])
+def test_word_scan_nonzero_equals_flatnonzero(dtype):
+    from neuroana.io.fisbe import _flat_nonzero
+
+    rng = np.random.default_rng(0)
+    for shape in [(64, 64, 64), (3, 5, 7), (1, 1, 1), (2, 4, 8)]:
+        block = np.zeros(shape, dtype)
+        hit = rng.random(shape) < 0.01
+        block[hit] = rng.integers(1, 100, int(hit.sum()))
+        np.testing.assert_array_equal(_flat_nonzero(block), np.flatnonzero(block))
+        np.testing.assert_array_equal(_flat_nonzero(block[:, ::2]), np.flatnonzero(block[:, ::2]))
+
+
+def test_stored_chunk_reading_equals_zarr(tmp_path):
+    """channel_nonzero and channel reads from the stored chunks (fetched concurrently) equal a
+    plain zarr read, on a channel whose neuron crosses several chunks."""
+    from neuroana.io.fisbe import GT_KEY, open_fisbe_labels
+
+    gt = np.zeros((2, 70, 130, 140), np.uint8)
+    gt[0, 5:66, 60:64, 10:130] = 1
+    gt[1, 30:33, 3:127, 70:72] = 2
+    write_fisbe(tmp_path / "c.zarr", gt=gt)
+    arr = open_fisbe_labels(tmp_path / "c.zarr", GT_KEY)
+    for c in range(2):
+        idx, vals = arr.channel_nonzero(c)
+        np.testing.assert_array_equal(idx, np.flatnonzero(gt[c]))
+        np.testing.assert_array_equal(vals, gt[c].reshape(-1)[idx])
+        np.testing.assert_array_equal(arr[c], gt[c])
