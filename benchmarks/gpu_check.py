@@ -8,8 +8,8 @@ slow step cannot eat the others' time; its output is kept in full under ``--log-
 lines are echoed. The table names the card. What is owed (see benchmarks/RESULTS.md):
 
 1. the learnt FISBe baseline's GPU preset (bf16, larger crops): never run on a card;
-2. the pretraining quality sections after the canonical-order token mask and LP-FT fine-tuning
-   (the speed section's numbers stand);
+2. the pretraining model's GPU configuration (``SpikeRateModel(device="cuda")``) on the public
+   spiking networks: the same quality numbers as on the CPU, and its fit time;
 3. CPU/GPU agreement tests that skip without CUDA (connectome NTF, HMM-GLM scan path);
 4. NTF at paper scale (``benchmarks/ntf_gpu.py``: 17955 x 1000 x 21, rank 10): ms/iteration
    (goal <= 3), ranks 2-12 x 16 restarts batched (goal <= 15 s), peak GPU memory beyond the tensor.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: (name, command, wall-time cap in seconds); the caps add up to under 7 minutes
+#: (name, command, wall-time cap in seconds); the caps add up to under 5 minutes
 STEPS = [
     (
         "cuda tests",
@@ -35,17 +35,17 @@ STEPS = [
     (
         "fisbe baselines (GPU preset)",
         [sys.executable, "benchmarks/fisbe_baselines.py", "--gpu"],
-        120,
+        60,
     ),
     (
         "ntf paper scale",
         [sys.executable, "benchmarks/ntf_gpu.py", "--graph"],
-        100,
+        90,
     ),
     (
         "pretrain quality (hub + few-shot)",
         [sys.executable, "benchmarks/pretrain.py", "--config", "gpu", "--sections", "case"],
-        120,
+        100,
     ),
 ]
 
