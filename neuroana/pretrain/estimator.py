@@ -239,18 +239,8 @@ class SpikeFormer(BaseEstimator):
         device = resolve_device(self.device)
         rng, _ = make_generators(self.random_state)
         seed = int(rng.integers(0, 2**31))
-        self.token_config_ = TokenConfig(
-            self.window_cur,
-            self.window_past,
-            self.resolution,
-            self.max_tokens_cur,
-            self.max_tokens_past,
-            self.overflow,
-        )
         tc = self._train_config(seed)
-        ev = as_events(spikes, session=self.session)
-        self.vocab_ = UnitVocab()
-        self.session_units_ = tuple(ev.unit_ids)
+        ev = self._start(spikes)
         if train_ends is None or val_ends is None:
             self.split_ = split_windows(
                 ev.t_start,
@@ -311,8 +301,8 @@ class SpikeFormer(BaseEstimator):
             self.model_ = SpikeTransformer(cfg)
         return tr, va
 
-    def _init_untrained(self, spikes, behaviour, train_ends, device, seed):
-        """Set up vocabulary and an untrained model (for training from scratch elsewhere)."""
+    def _start(self, spikes):
+        """Token geometry, an empty vocabulary and the session's units: the events of ``spikes``."""
         self.token_config_ = TokenConfig(
             self.window_cur,
             self.window_past,
@@ -324,6 +314,11 @@ class SpikeFormer(BaseEstimator):
         ev = as_events(spikes, session=self.session)
         self.vocab_ = UnitVocab()
         self.session_units_ = tuple(ev.unit_ids)
+        return ev
+
+    def _init_untrained(self, spikes, behaviour, train_ends, device, seed):
+        """Set up vocabulary and an untrained model (for training from scratch elsewhere)."""
+        ev = self._start(spikes)
         self._build(ev, None, behaviour, train_ends, None, seed, np.random.default_rng(seed))
         self.model_.to(device)
         self.device_ = device
