@@ -121,12 +121,11 @@ def results(estimator, inputs: Mapping[str, Any]) -> tuple[xr.Dataset, dict[str,
     spikes, t0, t1 = inputs["spikes"], float(inputs["t_start"]), float(inputs["t_stop"])
     end = getattr(spikes, "interval", (t0, t1))[1]
     ds, scalars = fitted_dataset(estimator)
-    if "l2" in ds.dims:  # the GLM stage's penalty path: a summary entry, not a dim of the results
-        path = ds.drop_dims([d for d in ds.dims if d != "l2"])
-        scalars["glm_val_nll_by_l2"] = {
-            str(float(k)): float(v)
-            for k, v in zip(path["l2"].values, path["history_glm_val_nll"].values, strict=True)
-        }
+    if "l2" in ds.dims:  # the GLM stage's penalty path: summary entries, not a dim of the results
+        for name, v in ds.data_vars.items():
+            if v.dims == ("l2",):
+                keys = (str(float(k)) for k in v["l2"].values)
+                scalars[f"{name}_by_l2"] = dict(zip(keys, v.values.tolist(), strict=True))
         ds = ds.drop_dims("l2")
     ds = ds.rename({d: "iteration" for d in ("epoch",) if d in ds.dims})
     scores: dict[str, Any] = {
