@@ -198,12 +198,12 @@ _BUILTIN = (
     ),
     Analysis(
         "pretrain",
-        estimator="neuroana.pretrain:SpikeFormer",
+        estimator="neuroana.pretrain:SpikeRateModel",
         pipeline="neuroana.pretrain.pipeline",
-        simulate="neuroana.datasets.spiking_sim:simulate_chain",
+        simulate="neuroana.datasets.spiking_sim:simulate_realistic_network",
         demo="neuroana.pretrain.demo:demo_section",
         n_inputs=1,
-        description="generative pretraining on spike tokens",
+        description="self-supervised pretraining of a spike rate model; bits/spike, connectivity",
         benchmarks=(
             _B(
                 "pretrain",

@@ -43,7 +43,7 @@ def test_demo_through_cli_main(quick_demo):
         "pretrain",
         "segmentation",
     ]
-    assert res["sections"]["pretrain"]["ablation read-out 0->1 minus 1->0 (planted 0->1)"]["ok"]
+    assert res["sections"]["pretrain"]["read-out 0->1 minus 1->0 (planted 0->1)"]["ok"]
     # independent check against the ground truth, read straight from the file the demo wrote
     from neuroana.datasets import make_session
     from neuroana.io import read_spike_counts

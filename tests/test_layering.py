@@ -96,7 +96,8 @@ def test_import_neuroana_io_loads_no_torch_and_no_analysis():
 
 
 @pytest.mark.parametrize(
-    "package", ["hmmglm", "adaptation", "segmentation", "preprocess", "backend", "datasets"]
+    "package",
+    ["hmmglm", "adaptation", "pretrain", "segmentation", "preprocess", "backend", "datasets"],
 )
 def test_importing_one_package_imports_no_other_analysis(package):
     mods = _modules_after(f"import neuroana.{package}")
@@ -111,11 +112,19 @@ def test_importing_one_package_imports_no_other_analysis(package):
     assert not others & used, sorted(others & used)
 
 
+@pytest.mark.parametrize("package", ANALYSES)
+def test_an_analysis_face_loads_no_torch_until_a_name_is_used(package):
+    assert "torch" not in _modules_after(f"import neuroana.{package}")
+    if package == "pretrain":  # the check would see torch: using a name imports it
+        assert "torch" in _modules_after("import neuroana.pretrain as p; p.SpikeRateModel")
+
+
 LAZY_PACKAGES = [
     "neuroana",
     "neuroana.io",
     "neuroana.hmmglm",
     "neuroana.adaptation",
+    "neuroana.pretrain",
     "neuroana.segmentation",
     "neuroana.preprocess",
     "neuroana.backend",
@@ -138,7 +147,8 @@ def test_lazy_faces_resolve_every_name_within_the_package(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["neuroana.hmmglm", "neuroana.adaptation", "neuroana.segmentation"]
+    "name",
+    ["neuroana.hmmglm", "neuroana.adaptation", "neuroana.pretrain", "neuroana.segmentation"],
 )
 def test_faces_are_complete(name):
     """Every estimator and exception class defined in an analysis is in its package's __all__."""

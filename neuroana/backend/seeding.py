@@ -40,12 +40,14 @@ def make_generators(
 
 
 @contextmanager
-def seeded_default_generator(seed: int) -> Iterator[None]:
-    """Run a block with torch's default CPU generator seeded by ``seed``, then restore its state.
+def seeded_default_generator(seed: int, device: torch.device | str | None = None) -> Iterator[None]:
+    """Run a block with torch's default generators seeded by ``seed``, then restore their state.
 
     The one seeding rule of neuroana: random draws use generators from :func:`make_generators`;
-    code that can only draw from torch's default generator (``torch.nn`` weight initialisation) runs
-    inside this block, so the process-wide state is left as it was (no global ``torch.manual_seed``).
+    code that can only draw from torch's default generator (``torch.nn`` weight initialisation,
+    dropout) runs inside this block, so the process-wide state is left as it was (no global
+    ``torch.manual_seed``). The CPU generator is always seeded; with a CUDA ``device`` that
+    device's default generator is seeded (and restored) too.
 
     Examples
     --------
@@ -59,6 +61,11 @@ def seeded_default_generator(seed: int) -> Iterator[None]:
     >>> bool(torch.equal(a, b)), bool(torch.equal(before, torch.random.get_rng_state()))
     (True, True)
     """
-    with torch.random.fork_rng(devices=[]):
+    dev = torch.device("cpu" if device is None else device)
+    cuda = [dev] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
         torch.random.default_generator.manual_seed(int(seed))
+        for d in cuda:
+            index = torch.cuda.current_device() if d.index is None else d.index
+            torch.cuda.default_generators[index].manual_seed(int(seed))
         yield

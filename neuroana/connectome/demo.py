@@ -19,15 +19,9 @@ def demo_section(ctx) -> dict:
       missing neurons per animal): the factor match score of the NTF against the true factors
       (>= 0.95).
 
-    Parameters
-    ----------
-    ctx : neuroana.demo.DemoContext
-        ``ctx.nwb_path`` (read), ``ctx.session`` (truth), ``ctx.quick``.
-
-    Returns
-    -------
-    dict
-        Rows ``check -> neuroana.demo.score(...)``.
+    ``ctx`` is the :class:`neuroana.demo.DemoContext` (the section contract of
+    :mod:`neuroana.analysis`): the ROI traces are read from ``ctx.nwb_path``, the planted episodes
+    and communities come from ``ctx.session``. Returns the rows ``check -> score``.
     """
     from neuroana.connectome import DynamicConnectome
     from neuroana.connectome.pipeline import read_inputs

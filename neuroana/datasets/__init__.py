@@ -15,7 +15,8 @@ _LAZY = {
     "simulate_hmmglm": "neuroana.datasets.hmmglm_sim",
     "simulate_chain": "neuroana.datasets.spiking_sim",
     "simulate_glm_network": "neuroana.datasets.spiking_sim",
-    "simulate_hub_network": "neuroana.datasets.spiking_sim",
+    "simulate_realistic_network": "neuroana.datasets.spiking_sim",
+    "simulate_spikes": "neuroana.datasets.spiking_sim",
     "simulate_stimulus_population": "neuroana.datasets.spiking_sim",
 }
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

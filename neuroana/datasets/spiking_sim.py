@@ -1,20 +1,134 @@
 """Spiking simulators with known ground truth for :mod:`neuroana.pretrain`.
 
-- :func:`simulate_glm_network`: a Poisson-GLM (Hawkes-like) network with a given directed weight
-  matrix and an exponential synaptic kernel.
-- :func:`simulate_hub_network`: hub neurons each driving a block of targets (excitatory), plus sparse
-  random excitatory and inhibitory edges.
-- :func:`simulate_chain`: a strongly coupled chain A -> B -> C.
-- :func:`simulate_stimulus_population`: neurons driven by a smooth low-dimensional stimulus through
-  random receptive fields, with a behaviour variable read out from the same latent.
+One simulator core, :func:`simulate_spikes`: a discrete-time Poisson GLM network (per-unit log-rate
+drive, delayed exponential synaptic coupling in ``(target, source)`` orientation, absolute and
+relative refractoriness, a rate cap, at most one spike per bin). The public simulators are
+configurations of it:
+
+- :func:`simulate_glm_network`: constant base rates and a given weight matrix (one-bin delay);
+- :func:`simulate_chain`: the strongly coupled chain A -> B -> C of :func:`simulate_glm_network`;
+- :func:`simulate_stimulus_population`: no coupling, units driven by a smooth latent through random
+  receptive fields, with a behaviour variable read out from the same latent;
+- :func:`simulate_realistic_network`: a network that looks like a recording (hubs, delays,
+  refractoriness, a shared slow fluctuation, optional speed tuning).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+#: bins of drive and random numbers drawn at a time
+BLOCK = 10000
+
+
+def simulate_spikes(
+    rng: np.random.Generator,
+    n_bins: int,
+    drive: Callable[[int, int], np.ndarray],
+    weights: np.ndarray,
+    delays: np.ndarray,
+    *,
+    dt: float,
+    tau_syn: float,
+    max_rate: float,
+    abs_refractory: float = 0.0,
+    rel_refractory: tuple[float, float] = (0.0, 1.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator core: bins and units of the spikes of a Poisson GLM network.
+
+    In bin ``t``::
+
+        log rate_j(t) = drive(t)[j] + sum_i W[j, i] * sum_{s in spikes_i} exp(-(t - s - D[j, i]) dt / tau_syn)
+                        + a_rel * sum_{s in spikes_j} exp(-(t - s) dt / tau_rel)
+
+    (a spike of source ``i`` in bin ``s`` reaches target ``j`` in bin ``s + D[j, i]``), capped at
+    ``max_rate``; unit ``j`` spikes with probability ``1 - exp(-rate dt)``, never within
+    ``abs_refractory`` of its previous spike. Draws one uniform per bin and unit, in blocks of
+    :data:`BLOCK` bins (without coupling or refractoriness each block is one vectorised draw).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n_bins : int
+    drive : callable ``(a, b) -> (b - a, N)``
+        The log-rate drive of bins ``a .. b - 1``.
+    weights : (N, N) array, ``(target, source)``
+    delays : (N, N) int array
+        Delay in bins (>= 1) of each non-zero weight.
+    dt, tau_syn, max_rate, abs_refractory : float
+        Seconds, Hz.
+    rel_refractory : (a_rel, tau_rel)
+
+    Returns
+    -------
+    (bins, units) : int arrays, in time order (units ascending within a bin)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroana.datasets.spiking_sim import simulate_spikes
+    >>> W = np.array([[0.0, 0.0], [4.0, 0.0]])  # 0 -> 1
+    >>> tb, ub = simulate_spikes(np.random.default_rng(0), 20000,
+    ...     lambda a, b: np.full((b - a, 2), np.log(5.0)), W, np.ones((2, 2), int),
+    ...     dt=0.005, tau_syn=0.01, max_rate=150.0)
+    >>> bool((ub == 1).sum() > (ub == 0).sum())  # unit 1 fires more: it is driven by unit 0
+    True
+    """
+    W = np.asarray(weights, dtype=float)
+    N = W.shape[0]
+    a_rel, tau_rel = rel_refractory
+    absr = int(round(abs_refractory / dt))
+    tb, ub = [], []
+    if not W.any() and absr == 0 and a_rel == 0:  # independent units: vectorised draws
+        for a in range(0, n_bins, BLOCK):
+            b = min(n_bins, a + BLOCK)
+            d = drive(a, b)
+            spk = rng.random((b - a, N)) < -np.expm1(-np.minimum(np.exp(d), max_rate) * dt)
+            t, u = np.nonzero(spk)
+            tb.append(t + a)
+            ub.append(u)
+        return np.concatenate(tb or [np.zeros(0, int)]), np.concatenate(ub or [np.zeros(0, int)])
+    D = np.asarray(delays, dtype=int)
+    if (D[W != 0] < 1).any():
+        raise ValueError("delays of non-zero weights must be >= 1 bin")
+    Dmax = int(D.max()) + 1
+    dec_syn, dec_rel = np.exp(-dt / tau_syn), np.exp(-dt / tau_rel)
+    ring = np.zeros((Dmax + 1, N))
+    syn, rel = np.zeros(N), np.zeros(N)
+    last = np.full(N, -(10**9))
+    for a in range(0, n_bins, BLOCK):
+        b = min(n_bins, a + BLOCK)
+        d = drive(a, b)
+        u = rng.random((b - a, N))
+        for k in range(b - a):
+            t = a + k
+            slot = t % (Dmax + 1)
+            syn = syn * dec_syn + ring[slot]
+            ring[slot] = 0.0
+            rel *= dec_rel
+            lam = np.minimum(np.exp(d[k] + syn + a_rel * rel), max_rate)
+            spk = (u[k] < -np.expm1(-lam * dt)) & (t - last > absr)
+            if spk.any():
+                for i in np.flatnonzero(spk):
+                    tg = np.flatnonzero(W[:, i])
+                    np.add.at(ring, ((t + D[tg, i]) % (Dmax + 1), tg), W[tg, i])
+                last[spk] = t
+                rel[spk] += 1.0
+                tb.append(np.full(spk.sum(), t))
+                ub.append(np.flatnonzero(spk))
+    tb = np.concatenate(tb) if tb else np.zeros(0, int)
+    ub = np.concatenate(ub) if ub else np.zeros(0, int)
+    return tb, ub
+
+
+def _spike_times(rng, tb, ub, n_units: int, dt: float) -> dict:
+    """``{unit index: sorted times}``, each spike jittered uniformly inside its bin."""
+    times = (tb + rng.random(tb.size)) * dt
+    return {j: np.sort(times[ub == j]) for j in range(n_units)}
 
 
 @dataclass(frozen=True)
@@ -26,16 +140,11 @@ class SpikingNetwork:
     spike_times : dict unit -> sorted spike times (s)
     weights : DataArray (target, source)
         Ground-truth coupling (log-rate units).
-    hub_edge : DataArray (target, source) bool
-        Edges from a hub neuron.
-    hubs : ndarray of hub unit indices
     duration, dt : float
     """
 
     spike_times: dict
     weights: xr.DataArray
-    hub_edge: xr.DataArray
-    hubs: np.ndarray
     duration: float
     dt: float
 
@@ -48,13 +157,14 @@ def simulate_glm_network(
     dt: float = 0.005,
     tau: float = 0.01,
     max_rate: float = 150.0,
-    random_state: int | None = None,
+    random_state: int | np.random.Generator | None = None,
 ) -> dict:
     """Simulate a Poisson GLM network; return ``{unit: spike times}``.
 
     ``rate_j(t) = base_j * exp(sum_i W[j, i] * s_i(t))`` where ``s_i`` is source ``i``'s spike train
-    filtered by a causal exponential kernel (time constant ``tau``), capped at ``max_rate``. At most one
-    spike per bin; spike times are jittered uniformly inside the bin.
+    filtered by a causal exponential kernel (time constant ``tau``; a spike acts from the next bin
+    on), capped at ``max_rate``: :func:`simulate_spikes` with constant drive ``log base`` and
+    one-bin delays. At most one spike per bin; spike times are jittered uniformly inside the bin.
 
     Examples
     --------
@@ -68,71 +178,20 @@ def simulate_glm_network(
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(f"weights must be a square (target, source) matrix, got shape {W.shape}")
     n = W.shape[0]
-    base = np.broadcast_to(np.asarray(base_rate, dtype=float), (n,))
+    log_base = np.log(np.broadcast_to(np.asarray(base_rate, dtype=float), (n,)))
     rng = np.random.default_rng(random_state)
     n_bins = int(round(duration / dt))
-    decay = np.exp(-dt / tau)
-    s = np.zeros(n)
-    u = rng.random((n_bins, n))
-    spikes = np.zeros((n_bins, n), dtype=bool)
-    for t in range(n_bins):
-        rate = np.minimum(base * np.exp(W @ s), max_rate)
-        spk = u[t] < -np.expm1(-rate * dt)
-        spikes[t] = spk
-        s = s * decay + spk
-    tb, ub = np.nonzero(spikes)
-    times = (tb + rng.random(tb.size)) * dt
-    return {j: np.sort(times[ub == j]) for j in range(n)}
-
-
-def simulate_hub_network(
-    n_units: int = 60,
-    n_hubs: int = 3,
-    *,
-    hub_weight: float = 1.2,
-    p_edge: float = 0.04,
-    edge_weight: float = 0.8,
-    p_inhibitory: float = 0.4,
-    base_rate: float = 5.0,
-    duration: float = 600.0,
-    dt: float = 0.005,
-    random_state: int | None = None,
-) -> SpikingNetwork:
-    """Hub network: ``n_hubs`` hubs each excite a block of targets, plus sparse random +/- edges.
-
-    Examples
-    --------
-    >>> from neuroana.datasets.spiking_sim import simulate_hub_network
-    >>> net = simulate_hub_network(12, 2, duration=5.0, random_state=0)
-    >>> net.weights.dims, int(net.hub_edge.sum()) > 0
-    (('target', 'source'), True)
-    """
-    rng = np.random.default_rng(random_state)
-    W = np.zeros((n_units, n_units))
-    hubs = np.arange(n_hubs)
-    others = np.arange(n_hubs, n_units)
-    blocks = np.array_split(others, n_hubs)
-    hub_edge = np.zeros_like(W, dtype=bool)
-    for h, blk in zip(hubs, blocks, strict=True):
-        W[blk, h] = hub_weight
-        hub_edge[blk, h] = True
-    rand = (rng.random(W.shape) < p_edge) & ~hub_edge
-    np.fill_diagonal(rand, False)
-    rand[:, hubs] = False
-    sign = np.where(rng.random(W.shape) < p_inhibitory, -1.0, 1.0)
-    W[rand] = (sign * edge_weight * rng.uniform(0.7, 1.3, W.shape))[rand]
-    rates = base_rate * rng.uniform(0.6, 1.4, n_units)
-    rates[hubs] = base_rate * 2.5
-    st = simulate_glm_network(W, rates, duration=duration, dt=dt, random_state=rng)
-    coords = {"target": np.arange(n_units), "source": np.arange(n_units)}
-    return SpikingNetwork(
-        st,
-        xr.DataArray(W, dims=("target", "source"), coords=coords, name="weights"),
-        xr.DataArray(hub_edge, dims=("target", "source"), coords=coords, name="hub_edge"),
-        hubs,
-        float(duration),
-        float(dt),
+    tb, ub = simulate_spikes(
+        rng,
+        n_bins,
+        lambda a, b: np.broadcast_to(log_base, (b - a, n)),
+        W,
+        np.ones((n, n), dtype=int),
+        dt=dt,
+        tau_syn=tau,
+        max_rate=max_rate,
     )
+    return _spike_times(rng, tb, ub, n, dt)
 
 
 def simulate_chain(
@@ -160,8 +219,6 @@ def simulate_chain(
     return SpikingNetwork(
         st,
         xr.DataArray(W, dims=("target", "source"), coords=coords, name="weights"),
-        xr.DataArray(W > 0, dims=("target", "source"), coords=coords, name="hub_edge"),
-        np.array([0]),
         float(duration),
         float(dt),
     )
@@ -220,11 +277,19 @@ def simulate_stimulus_population(
     for t in range(1, n_bins):
         z[t] = a * z[t - 1] + noise[t]
     rf = rng.normal(size=(n_units, n_latent)) * gain / np.sqrt(n_latent)
-    rates = base_rate * rng.uniform(0.5, 1.5, n_units) * np.exp(z @ rf.T)
-    spk = rng.random((n_bins, n_units)) < -np.expm1(-np.minimum(rates, 200.0) * dt)
-    tb, ub = np.nonzero(spk)
-    times = (tb + rng.random(tb.size)) * dt
-    st = {j: np.sort(times[ub == j]) for j in range(n_units)}
+    log_base = np.log(base_rate * rng.uniform(0.5, 1.5, n_units))
+    no_coupling = np.zeros((n_units, n_units))
+    tb, ub = simulate_spikes(
+        rng,
+        n_bins,
+        lambda a, b: log_base + z[a:b] @ rf.T,
+        no_coupling,
+        no_coupling.astype(int),
+        dt=dt,
+        tau_syn=1.0,
+        max_rate=200.0,
+    )
+    st = _spike_times(rng, tb, ub, n_units, dt)
     t = np.arange(n_bins) * dt
     ks = max(1, int(round(1 / (stimulus_rate * dt))))
     kb = max(1, int(round(1 / (behaviour_rate * dt))))
@@ -381,38 +446,23 @@ def simulate_realistic_network(
                 b = np.exp(-0.5 * ((s - pref[j]) / 4.0) ** 2)
                 drive10[:, j] += 2 * g[j] * (b - b.mean())
     t10 = np.arange(n10) * 0.01
-    Dmax = int(D.max()) + 1
-    dec_syn, dec_rel = np.exp(-dt / tau_syn), np.exp(-dt / rel_refractory[1])
-    a_rel = rel_refractory[0]
-    ring = np.zeros((Dmax + 1, N))
-    syn, rel = np.zeros(N), np.zeros(N)
-    last = np.full(N, -(10**9))
-    absr = int(round(abs_refractory / dt))
-    tb, ub = [], []
-    block = 10000
-    for a in range(0, n, block):
-        b = min(n, a + block)
+
+    def drive(a: int, b: int) -> np.ndarray:  # the 10-ms drive interpolated to 1 ms
         tt = np.arange(a, b) * dt
-        drive = np.stack([np.interp(tt, t10, drive10[:, j]) for j in range(N)], 1)
-        u = rng.random((b - a, N))
-        for k in range(b - a):
-            t = a + k
-            slot = t % (Dmax + 1)
-            syn = syn * dec_syn + ring[slot]
-            ring[slot] = 0.0
-            rel *= dec_rel
-            lam = np.minimum(np.exp(drive[k] + syn + a_rel * rel), max_rate)
-            spk = (u[k] < -np.expm1(-lam * dt)) & (t - last > absr)
-            if spk.any():
-                for i in np.flatnonzero(spk):
-                    tg = np.flatnonzero(W[:, i])
-                    np.add.at(ring, ((t + D[tg, i]) % (Dmax + 1), tg), W[tg, i])
-                last[spk] = t
-                rel[spk] += 1.0
-                tb.append(np.full(spk.sum(), t))
-                ub.append(np.flatnonzero(spk))
-    tb = np.concatenate(tb) if tb else np.zeros(0, int)
-    ub = np.concatenate(ub) if ub else np.zeros(0, int)
+        return np.stack([np.interp(tt, t10, drive10[:, j]) for j in range(N)], 1)
+
+    tb, ub = simulate_spikes(
+        rng,
+        n,
+        drive,
+        W,
+        D,
+        dt=dt,
+        tau_syn=tau_syn,
+        max_rate=max_rate,
+        abs_refractory=abs_refractory,
+        rel_refractory=rel_refractory,
+    )
     times = (tb + rng.random(tb.size)) * dt
     st = {int(ids[j]): np.sort(times[ub == j]) for j in range(N)}
     coords = {"target": ids, "source": ids}

@@ -17,17 +17,11 @@ PRIORS = ("none", "gaussian", "onehot")
 def demo_section(ctx) -> dict:
     """Fit the three priors on the session's wake spikes; score states, likelihood and adjacency.
 
-    Parameters
-    ----------
-    ctx : neuroana.demo.DemoContext
-        ``ctx.nwb_path`` (read), ``ctx.session`` (truth), ``ctx.quick``.
-
-    Returns
-    -------
-    dict
-        Rows ``check -> neuroana.demo.score(...)``: per prior the test log-likelihood per bin
-        next to the true parameters' (within 0.025 nats per unit), the Hungarian-matched state
-        accuracy (> 0.85); the one-hot model's adjacency accuracy next to the all-"none" rate.
+    ``ctx``: the :class:`neuroana.demo.DemoContext` (spikes read from ``ctx.nwb_path``, hidden
+    states and couplings from ``ctx.session``). Returns ``check -> neuroana.demo.score(...)`` rows:
+    per prior the test log-likelihood per bin next to the true parameters' (within 0.025 nats per
+    unit), the Hungarian-matched state accuracy (> 0.85); the one-hot model's adjacency accuracy
+    next to the all-"none" rate.
     """
     from neuroana.demo import score
     from neuroana.hmmglm import HMMGLM

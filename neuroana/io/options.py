@@ -7,9 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
-__all__ = ["interval_and_units", "interval_bounds", "positive_seconds", "select_units"]
+__all__ = [
+    "interval_and_units",
+    "interval_bounds",
+    "positive_seconds",
+    "select_units",
+    "spike_range",
+]
 
 
 def positive_seconds(data: Mapping[str, Any], key: str) -> None:
@@ -68,3 +75,47 @@ def interval_bounds(path: Path, table: str, tag) -> tuple[float, float]:
         )
     row = rows.iloc[0]
     return float(row["start_time"]), float(row["stop_time"])
+
+
+def spike_range(
+    path: Path, spikes: Mapping, data: Mapping[str, Any]
+) -> tuple[dict, tuple[float, float]]:
+    """``spikes`` (``{unit id: times}`` read from ``path``) restricted to ``data["units"]`` (in
+    that order), and the time range the ``data`` options choose: ``interval`` (a row of an
+    interval table), ``start``/``stop``, by default the first spike to just after the last.
+
+    Raises
+    ------
+    ValueError
+        A unit id missing from the file, no spikes to take a default range from, or an empty
+        range; the message names the file and the option.
+
+    Examples
+    --------
+    >>> spike_range(None, {3: [0.5, 2.0], 4: [1.0]}, {"units": [4], "start": 0.0})
+    ({4: [1.0]}, (0.0, 1.0000000000000002))
+    """
+    name = Path(path).name if path is not None else "the input"
+    units = data.get("units")
+    if units is not None:
+        miss = [u for u in units if u not in spikes]
+        if miss:
+            raise ValueError(f"data.units: unit id(s) {miss} not in {name} (has {sorted(spikes)})")
+        spikes = {u: spikes[u] for u in units}
+    else:
+        spikes = dict(spikes)
+    start, stop = data.get("start"), data.get("stop")
+    if data.get("interval") is not None:
+        start, stop = interval_bounds(path, *data["interval"])
+    if start is None or stop is None:
+        allt = np.concatenate([np.asarray(t, dtype=float).ravel() for t in spikes.values()] or [[]])
+        if allt.size == 0:
+            raise ValueError(
+                f"{name}: no spikes in the chosen units; give data.start and data.stop"
+            )
+        start = float(allt.min()) if start is None else start
+        stop = float(np.nextafter(allt.max(), np.inf)) if stop is None else stop
+    start, stop = float(start), float(stop)
+    if not stop > start:
+        raise ValueError(f"data: the range [{start}, {stop}) s of {name} is empty")
+    return spikes, (start, stop)

@@ -1,67 +1,50 @@
-"""Neuroformer-style generative pretraining on spike tokens (Antoniades et al., ICLR 2024).
+"""Self-supervised pretraining on spikes (after Antoniades et al., ICLR 2024, Neuroformer).
 
-- :mod:`~neuroana.pretrain.tokenize`: events, vectorised tokenizer, splits with guard gaps, vocabulary;
-- :mod:`~neuroana.pretrain.nn`: fusion-block transformer, heads, KV cache;
-- :mod:`~neuroana.pretrain.train`: training core through the shared fit loop and :class:`SpikeFormer`;
-- :mod:`~neuroana.pretrain.generate`: KV-cached generation and closed-loop simulation;
-- :mod:`~neuroana.pretrain.finetune`: behaviour decoding (probe / last-k / full) and few-shot protocol;
-- :mod:`~neuroana.pretrain.readout`: attention / ablation connectivity, cross-correlation and GLM;
-- :mod:`~neuroana.pretrain.distributed`: ``torchrun`` / ``torch.distributed`` helpers.
+- :class:`SpikeRateModel` (:mod:`.ratemodel`, :mod:`.ratenet`, :mod:`.ratefit`): a per-unit rate
+  model pretrained on binned spikes, read in bits per spike; the estimator of the analysis registry
+  (``neuroana run`` with ``analysis: pretrain``);
+- :mod:`.connectivity`: ``("target", "source")`` read-outs (model ablation, cross-correlogram);
+  :mod:`.decode`: behaviour decoders (:class:`BehaviourDecoder`, few-shot);
+- the spike-token model: :mod:`.tokenize` (events, tokenizer, vocabulary), :mod:`.splits`,
+  :mod:`.modality`, :mod:`.nn` (fusion-block transformer), :mod:`.train` (training core),
+  :class:`SpikeFormer` and :class:`TokenBehaviourDecoder` (:mod:`.estimator`), :mod:`.generate`,
+  :mod:`.finetune` (few-shot protocol), :mod:`.readout` (attention / ablation connectivity),
+  :mod:`.distributed` (``torchrun`` helpers).
+
+Every estimator is importable from :mod:`.estimator`. Names are imported lazily (PEP 562):
+``import neuroana.pretrain`` loads no torch until a name is used. The tokenizer function is
+:func:`neuroana.pretrain.tokenize.tokenize` (the package attribute ``tokenize`` is that module).
 """
 
-from neuroana.pretrain.connectivity import (
-    ccg_connectivity,
-    compare_connectivity,
-    edge_auroc,
-    model_connectivity,
-)
-from neuroana.pretrain.decode import BehaviourDecoder, few_shot, pearson_r, r2_score
-from neuroana.pretrain.ratemodel import (
-    SpikeRateModel,
-    bits_per_spike,
-    co_smoothing,
-    coupled_glm,
-    population_bits_per_spike,
-)
-from neuroana.pretrain.tokenize import (
-    SpikeEvents,
-    TokenConfig,
-    TokenizeError,
-    UnitVocab,
-    UnknownUnitError,
-    detokenize,
-    events_from_binned,
-    events_from_spike_times,
-    split_windows,
-    tokenize,
-    window_ends,
-)
-from neuroana.pretrain.train import SpikeFormer
+from neuroana._lazy import attach
 
-__all__ = [
-    "BehaviourDecoder",
-    "SpikeRateModel",
-    "bits_per_spike",
-    "ccg_connectivity",
-    "co_smoothing",
-    "compare_connectivity",
-    "coupled_glm",
-    "edge_auroc",
-    "few_shot",
-    "model_connectivity",
-    "pearson_r",
-    "population_bits_per_spike",
-    "r2_score",
-    "SpikeEvents",
-    "SpikeFormer",
-    "TokenConfig",
-    "TokenizeError",
-    "UnitVocab",
-    "UnknownUnitError",
-    "detokenize",
-    "events_from_binned",
-    "events_from_spike_times",
-    "split_windows",
-    "tokenize",
-    "window_ends",
-]
+_LAZY = {
+    "BehaviourDecoder": "neuroana.pretrain.decode",
+    "few_shot": "neuroana.pretrain.decode",
+    "pearson_r": "neuroana.pretrain.decode",
+    "r2_score": "neuroana.pretrain.decode",
+    "PretrainInputError": "neuroana.pretrain.errors",
+    "TokenizeError": "neuroana.pretrain.errors",
+    "UnknownUnitError": "neuroana.pretrain.errors",
+    "SpikeFormer": "neuroana.pretrain.estimator",
+    "TokenBehaviourDecoder": "neuroana.pretrain.estimator",
+    "SpikeRateModel": "neuroana.pretrain.ratemodel",
+    "bits_per_spike": "neuroana.pretrain.ratemodel",
+    "co_smoothing": "neuroana.pretrain.ratemodel",
+    "coupled_glm": "neuroana.pretrain.ratemodel",
+    "population_bits_per_spike": "neuroana.pretrain.ratemodel",
+    "ccg_connectivity": "neuroana.pretrain.connectivity",
+    "compare_connectivity": "neuroana.pretrain.connectivity",
+    "edge_auroc": "neuroana.pretrain.connectivity",
+    "model_connectivity": "neuroana.pretrain.connectivity",
+    "Split": "neuroana.pretrain.splits",
+    "split_windows": "neuroana.pretrain.splits",
+    "window_ends": "neuroana.pretrain.splits",
+    "SpikeEvents": "neuroana.pretrain.tokenize",
+    "TokenConfig": "neuroana.pretrain.tokenize",
+    "UnitVocab": "neuroana.pretrain.tokenize",
+    "detokenize": "neuroana.pretrain.tokenize",
+    "events_from_binned": "neuroana.pretrain.tokenize",
+    "events_from_spike_times": "neuroana.pretrain.tokenize",
+}
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

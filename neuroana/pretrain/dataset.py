@@ -9,17 +9,19 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neuroana.pretrain.tokenize import (
+from neuroana.errors import TokenizeError
+from neuroana.pretrain.modality import (
     ModalityStream,
-    SpikeEvents,
-    TokenConfig,
-    TokenizeError,
-    UnitVocab,
     behaviour_targets,
-    events_from_binned,
-    events_from_spike_times,
     modality_from_dataarray,
     modality_tokens,
+)
+from neuroana.pretrain.tokenize import (
+    SpikeEvents,
+    TokenConfig,
+    UnitVocab,
+    events_from_binned,
+    events_from_spike_times,
     tokenize,
 )
 

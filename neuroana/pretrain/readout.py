@@ -133,15 +133,20 @@ def ablation_connectivity(
 
 
 # ---------------------------------------------------------------------- binned baselines
-def bin_spikes(spike_times: dict, t_start: float, t_stop: float, dt: float) -> np.ndarray:
-    """Counts ``(n_bins, n_units)`` on the grid ``t_start + k * dt`` (unit order of the dict)."""
-    n_bins = int(np.floor((t_stop - t_start) / dt + 1e-9))
-    out = np.zeros((n_bins, len(spike_times)))
-    for j, u in enumerate(spike_times):
-        k = np.floor((np.asarray(spike_times[u]) - t_start) / dt + 1e-9).astype(int)
-        k = k[(k >= 0) & (k < n_bins)]
-        out[:, j] = np.bincount(k, minlength=n_bins)
-    return out
+def binned_counts(spike_times: dict, t_start: float, t_stop: float, dt: float) -> np.ndarray:
+    """Counts ``(n_bins, n_units)`` (float64) on ``t_start + k * dt`` by the package's one binning
+    rule, :func:`neuroana.preprocess.bin_spike_times` (left-closed bins, whole bins only)."""
+    from neuroana.preprocess import bin_spike_times
+
+    return bin_spike_times(spike_times, dt, start=t_start, stop=t_stop).values.astype(np.float64)
+
+
+def _span(spike_times: dict, dt: float, t_start, t_stop) -> tuple[float, float]:
+    """``[t_start, t_stop)``, by default from the first spike to one bin past the last."""
+    allt = np.concatenate([np.asarray(v, dtype=float).ravel() for v in spike_times.values()])
+    t0 = float(allt.min()) if t_start is None else float(t_start)
+    t1 = float(allt.max()) + dt if t_stop is None else float(t_stop)
+    return t0, t1
 
 
 def _lagged(counts: np.ndarray, n_lags: int) -> np.ndarray:
@@ -166,10 +171,7 @@ def crosscorr_connectivity(
     >>> bool(C.sel(target=1, source=0) > C.sel(target=0, source=1))
     True
     """
-    allt = np.concatenate([np.asarray(v) for v in spike_times.values()])
-    t0 = float(allt.min()) if t_start is None else t_start
-    t1 = float(allt.max()) + dt if t_stop is None else t_stop
-    c = bin_spikes(spike_times, t0, t1, dt)
+    c = binned_counts(spike_times, *_span(spike_times, dt, t_start, t_stop), dt)
     z = (c - c.mean(0)) / np.maximum(c.std(0), 1e-12)
     T = z.shape[0]
     C = sum(z[lag:].T @ z[:-lag] / (T - lag) for lag in range(1, max_lag + 1))
@@ -262,10 +264,8 @@ def glm_connectivity(
     t_stop=None,
 ) -> xr.DataArray:
     """Poisson-GLM baseline: coupling summed over lags, ``DataArray(("target", "source"))``."""
-    allt = np.concatenate([np.asarray(v) for v in spike_times.values()])
-    t0 = float(allt.min()) if t_start is None else t_start
-    t1 = float(allt.max()) + dt if t_stop is None else t_stop
-    g = fit_poisson_glm(bin_spikes(spike_times, t0, t1, dt), n_lags, l2=l2)
+    c = binned_counts(spike_times, *_span(spike_times, dt, t_start, t_stop), dt)
+    g = fit_poisson_glm(c, n_lags, l2=l2)
     ids = list(spike_times)
     return xr.DataArray(
         g.weights.sum(0).T,

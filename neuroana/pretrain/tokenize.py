@@ -8,7 +8,9 @@ the start of the current window (negative in the past window). Current tokens ar
 count matrix at ``resolution``.
 
 Everything here is NumPy: one ``searchsorted`` per window edge and flat gathers, no per-token Python
-loop.
+loop. Time bins follow the package's one binning rule (:func:`neuroana.preprocess.bin_spike_times`):
+left-closed bins, a spike exactly on an edge belongs to the bin that starts there. Window ends and
+splits are in :mod:`neuroana.pretrain.splits`, other modalities in :mod:`neuroana.pretrain.modality`.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def events_from_spike_times(
             f"spike_times must be a non-empty mapping unit -> times, got {type(spike_times).__name__}"
         )
     ids = tuple(spike_times)
-    arrays = [np.asarray(spike_times[u], dtype=np.float64).ravel() for u in ids]
+    arrays = [_times_of(u, spike_times[u]) for u in ids]
     times = np.concatenate(arrays)
     unit = np.repeat(np.arange(len(ids), dtype=np.int64), [len(a) for a in arrays])
     if times.size == 0:
@@ -109,6 +111,20 @@ def events_from_spike_times(
         raise TokenizeError(f"t_stop={t1} must be after t_start={t0}")
     keep = (times >= t0) & (times < t1)
     return SpikeEvents(times[keep], unit[keep], ids, str(session), t0, t1)
+
+
+def _times_of(unit, times) -> np.ndarray:
+    """One unit's spike times as a 1-D float64 array; a :class:`TokenizeError` otherwise."""
+    a = np.asarray(times)
+    if a.dtype.kind not in "iuf":
+        raise TokenizeError(
+            f"unit {unit!r}: spike times have dtype {a.dtype}; expected real numbers (seconds)"
+        )
+    if a.ndim > 1 and sum(n > 1 for n in a.shape) > 1:
+        raise TokenizeError(
+            f"unit {unit!r}: spike times have shape {a.shape}; expected a 1-D array of seconds"
+        )
+    return a.astype(np.float64).ravel()
 
 
 def events_from_binned(
@@ -132,8 +148,15 @@ def events_from_binned(
     >>> ev.times.tolist(), ev.unit.tolist()
     ([0.0, 0.0, 0.01], [1, 1, 0])
     """
-    da = as_dataarray(counts, (TIME, UNIT), name="counts")
+    try:
+        da = as_dataarray(counts, (TIME, UNIT), name="counts")
+    except ValueError as err:
+        raise TokenizeError(f"binned counts: {err}") from err
+    if da.dtype.kind not in "biuf":
+        raise TokenizeError(f"binned counts have dtype {da.dtype}; expected spike counts")
     c = np.asarray(da.values, dtype=np.float64)
+    if c.size == 0:
+        raise TokenizeError(f"binned counts are empty (shape {c.shape})")
     if not np.all(np.isfinite(c)) or np.any(c < 0) or np.any(c != np.round(c)):
         raise TokenizeError("counts must be finite non-negative integers (spike counts per bin)")
     if TIME in da.coords:
@@ -201,6 +224,11 @@ class UnitVocab:
                 "Fine-tune with a new session (grow the vocabulary) before predicting on them."
             )
         return np.array([self._index[str(k)] for k in keys], dtype=np.int64)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UnitVocab) and self.keys == other.keys
+
+    __hash__ = None
 
     def __getstate__(self):
         return {"keys": list(self.keys)}
@@ -401,8 +429,10 @@ def tokenize(
         times, i_cur, i_end, config.max_tokens_cur, config.overflow, rng, "cur"
     )
     off = _exact_offsets(times[flat], cur0[win])
-    tbin = np.minimum(np.floor(off / config.resolution + 1e-9).astype(np.int64), config.n_dt - 1)
-    tbin = np.maximum(tbin, 0)
+    # left-closed bins [k * resolution, (k + 1) * resolution) of the offset; the last class also
+    # takes a remainder shorter than one bin
+    inner = config.resolution * np.arange(1, config.n_dt)
+    tbin = np.searchsorted(inner, off, side="right").astype(np.int64)
     u = unit_index[events.unit[flat]]
     order = np.lexsort((off, u, tbin, win))
     flat, win, off, tbin, u = flat[order], win[order], off[order], tbin[order], u[order]
@@ -467,227 +497,3 @@ def detokenize(tokens: TokenWindows, config: TokenConfig, stream: str = "cur") -
     u = unit[valid]
     order = np.lexsort((u, times))
     return times[order], u[order]
-
-
-def window_ends(
-    t_start: float, t_stop: float, config: TokenConfig, stride: float | None = None
-) -> np.ndarray:
-    """Ends of consecutive windows covering ``[t_start, t_stop]`` (stride = ``window_cur``).
-
-    Raises
-    ------
-    TokenizeError
-        When one window (past + current) is longer than the interval.
-
-    Examples
-    --------
-    >>> from neuroana.pretrain.tokenize import TokenConfig, window_ends
-    >>> window_ends(0.0, 0.3, TokenConfig(window_cur=0.05, window_past=0.1)).round(3).tolist()
-    [0.15, 0.2, 0.25, 0.3]
-    """
-    stride = config.window_cur if stride is None else float(stride)
-    first = t_start + config.window_past + config.window_cur
-    if first > t_stop + 1e-9:
-        raise TokenizeError(
-            f"a window needs window_past + window_cur = {config.window_past + config.window_cur} s "
-            f"but the data cover only {t_stop - t_start:.6g} s ([{t_start}, {t_stop}])"
-        )
-    n = int(np.floor((t_stop - first) / stride + 1e-9)) + 1
-    return first + stride * np.arange(n)
-
-
-@dataclass(frozen=True)
-class Split:
-    """Window ends of each split and the guard intervals that separate them."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    blocks: dict
-
-
-def split_windows(
-    t_start: float,
-    t_stop: float,
-    config: TokenConfig,
-    *,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    n_blocks: int = 1,
-    trials: np.ndarray | None = None,
-    gap: float | None = None,
-    stride: float | None = None,
-    random_state: int | None = 0,
-) -> Split:
-    """Split time into train/val/test by contiguous blocks (or whole trials) with guard gaps.
-
-    Each split is a set of intervals; a window belongs to an interval when its *whole* span (past and
-    current) lies inside it. Intervals of different splits are separated by ``gap`` (default: the past
-    window plus the current window, at least the past window), so no spike is seen by two splits.
-
-    Parameters
-    ----------
-    fractions : (train, val, test)
-        Share of the time of each split.
-    n_blocks : int
-        Time is cut into ``n_blocks`` chunks and each chunk into train/val/test parts (interleaving
-        for non-stationary recordings). Ignored with ``trials``.
-    trials : array (n_trials, 2), optional
-        Trial ``[start, stop)`` intervals; whole trials are assigned to splits at random.
-    gap : float, optional
-        Guard gap in seconds; must be ``>= window_past``.
-
-    Raises
-    ------
-    TokenizeError
-        When ``gap < window_past``, fractions are invalid, or a split gets no window.
-
-    Examples
-    --------
-    >>> from neuroana.pretrain.tokenize import TokenConfig, split_windows
-    >>> s = split_windows(0, 100, TokenConfig())
-    >>> bool(s.train.max() < s.val.min() - 0.2)
-    True
-    """
-    fr = np.asarray(fractions, dtype=float)
-    if fr.shape != (3,) or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
-        raise TokenizeError(
-            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
-        )
-    span = config.window_past + config.window_cur
-    gap = span if gap is None else float(gap)
-    if gap < config.window_past:
-        raise TokenizeError(
-            f"gap={gap} s is shorter than window_past={config.window_past} s: past windows would "
-            "leak spikes across splits"
-        )
-    blocks: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "test": []}
-    names = ("train", "val", "test")
-    if trials is not None:
-        tr = np.asarray(trials, dtype=float).reshape(-1, 2)
-        rng = np.random.default_rng(random_state)
-        perm = rng.permutation(len(tr))
-        cuts = np.round(np.cumsum(fr)[:-1] * len(tr)).astype(int)
-        for name, part in zip(names, np.split(perm, cuts), strict=True):
-            blocks[name] = [(float(a), float(b)) for a, b in tr[np.sort(part)]]
-    else:
-        if n_blocks < 1:
-            raise TokenizeError(f"n_blocks must be >= 1, got {n_blocks}")
-        edges = np.linspace(t_start, t_stop, n_blocks + 1)
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
-            inner = np.concatenate([[a], a + np.cumsum(fr) * (b - a)])
-            for k, name in enumerate(names):
-                lo = inner[k] + (gap if k > 0 else 0.0)
-                hi = inner[k + 1]
-                if fr[k] > 0 and hi > lo:
-                    blocks[name].append((float(lo), float(hi)))
-    out = {}
-    for name in names:
-        ends = []
-        for lo, hi in blocks[name]:
-            if hi - lo >= span - 1e-9:
-                ends.append(window_ends(lo, hi, config, stride))
-        out[name] = np.concatenate(ends) if ends else np.zeros(0)
-        if fr[names.index(name)] > 0 and out[name].size == 0:
-            raise TokenizeError(
-                f"the {name} split gets no window: its blocks {blocks[name]} are shorter than "
-                f"window_past + window_cur = {span} s"
-            )
-    return Split(out["train"], out["val"], out["test"], blocks)
-
-
-@dataclass(frozen=True)
-class ModalityStream:
-    """A regularly or irregularly sampled modality (behaviour, stimulus features).
-
-    Attributes
-    ----------
-    name : str
-    times : (T,) float64 sorted sample times
-    values : (T, d) float32
-    """
-
-    name: str
-    times: np.ndarray
-    values: np.ndarray
-
-
-def modality_from_dataarray(da: xr.DataArray, name: str | None = None) -> ModalityStream:
-    """Build a :class:`ModalityStream` from a ``(time,)`` or ``(time, feature)`` DataArray.
-
-    Raises
-    ------
-    TokenizeError
-        When there is no ``time`` coordinate or any value is NaN.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> from neuroana.pretrain.tokenize import modality_from_dataarray
-    >>> da = xr.DataArray(np.arange(4.0), dims=["time"], coords={"time": np.arange(4) * 0.1})
-    >>> modality_from_dataarray(da, "speed").values.shape
-    (4, 1)
-    """
-    if not isinstance(da, xr.DataArray) or TIME not in da.dims or TIME not in da.coords:
-        raise TokenizeError(
-            f"modality {name!r} must be an xarray.DataArray with a 'time' dim and coordinate"
-        )
-    other = [d for d in da.dims if d != TIME]
-    if len(other) > 1:
-        raise TokenizeError(
-            f"modality {name!r} has dims {da.dims}; expected (time,) or (time, feature)"
-        )
-    v = np.asarray(da.transpose(TIME, *other).values, dtype=np.float32).reshape(da.sizes[TIME], -1)
-    t = np.asarray(da[TIME].values, dtype=np.float64)
-    nan = ~np.isfinite(v).all(axis=1)
-    if nan.any():
-        raise TokenizeError(
-            f"modality {name or da.name!r} has {int(nan.sum())} samples with NaN/inf (first at "
-            f"t={t[nan][0]:.6g} s); drop or interpolate them before fitting"
-        )
-    order = np.argsort(t, kind="stable")
-    return ModalityStream(str(name or da.name or "modality"), t[order], v[order])
-
-
-def modality_tokens(
-    stream: ModalityStream, t_end: np.ndarray, config: TokenConfig, max_tokens: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Samples of ``stream`` inside each window's span ``[t_end - past - cur, t_end)``.
-
-    Returns ``(values (B, M, d), offset (B, M) from the current-window start, valid (B, M))``; with
-    more than ``max_tokens`` samples the latest are kept.
-    """
-    cur0 = t_end - config.window_cur
-    lo = np.searchsorted(stream.times, cur0 - config.window_past, side="left")
-    hi = np.searchsorted(stream.times, t_end, side="left")
-    lo = np.maximum(lo, hi - max_tokens)
-    n = hi - lo
-    B, d = t_end.size, stream.values.shape[1]
-    vals = np.zeros((B, max_tokens, d), dtype=np.float32)
-    off = np.zeros((B, max_tokens))
-    valid = np.zeros((B, max_tokens), dtype=bool)
-    win = np.repeat(np.arange(B), n)
-    pos = np.arange(win.size) - np.repeat(np.cumsum(n) - n, n)
-    flat = np.repeat(lo, n) + pos
-    vals[win, pos] = stream.values[flat]
-    off[win, pos] = stream.times[flat] - cur0[win]
-    valid[win, pos] = True
-    return vals, off, valid
-
-
-def behaviour_targets(stream: ModalityStream, t_end: np.ndarray) -> np.ndarray:
-    """The behaviour value at each window end (linear interpolation), ``(B, d)``.
-
-    Raises
-    ------
-    TokenizeError
-        When a window end lies outside the behaviour's time range.
-    """
-    t = stream.times
-    if (t_end < t[0] - 1e-9).any() or (t_end > t[-1] + 1e-9).any():
-        raise TokenizeError(
-            f"behaviour {stream.name!r} covers [{t[0]:.6g}, {t[-1]:.6g}] s but windows end in "
-            f"[{t_end.min():.6g}, {t_end.max():.6g}] s"
-        )
-    return np.stack(
-        [np.interp(t_end, t, stream.values[:, j]) for j in range(stream.values.shape[1])], axis=1
-    ).astype(np.float32)

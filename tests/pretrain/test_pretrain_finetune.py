@@ -93,7 +93,7 @@ def test_few_shot_split_has_no_leak():
 
 
 def test_lp_ft_keeps_the_budget_and_the_best_validation_state(setup):
-    from neuroana.pretrain.tokenize import behaviour_targets, modality_from_dataarray
+    from neuroana.pretrain.modality import behaviour_targets, modality_from_dataarray
 
     pop, ev, s, pre = setup
     kw = {**KW, "max_iter": 4}

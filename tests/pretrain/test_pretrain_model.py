@@ -139,3 +139,20 @@ def test_bad_behaviour_and_window_errors(chain):
         _fast(behaviour_weight=1.0).fit(chain.spike_times, behaviour=beh)
     with pytest.raises(ValueError, match="shorter than window_past"):
         _fast().fit({0: [0.01, 0.05], 1: [0.02]})
+
+
+def test_dtype_and_seeding_leave_the_process_alone(chain):
+    """dtype is the shared precision name (bf16 autocast only on CUDA, so on the CPU it trains
+    exactly as float32); a fit seeds only its own draws: torch's global generator is untouched
+    and the run does not depend on it."""
+    sp = {u: t[t < 20.0] for u, t in chain.spike_times.items()}
+    with pytest.raises(ValueError, match="dtype='fp16'"):
+        _fast(dtype="fp16", device="cpu").fit(sp)
+    before = torch.random.get_rng_state()
+    a = _fast(max_iter=2, device="cpu").fit(sp)
+    assert torch.equal(before, torch.random.get_rng_state())
+    torch.random.manual_seed(123)  # another global state: same fit
+    b = _fast(max_iter=2, device="cpu", dtype="bfloat16").fit(sp)
+    xr.testing.assert_identical(a.history_, b.history_)
+    sa, sb = a.model_.state_dict(), b.model_.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

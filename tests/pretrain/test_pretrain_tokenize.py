@@ -11,10 +11,10 @@ from neuroana.pretrain import (
     events_from_binned,
     events_from_spike_times,
     split_windows,
-    tokenize,
     window_ends,
 )
-from neuroana.pretrain.tokenize import behaviour_targets, modality_from_dataarray
+from neuroana.pretrain.modality import behaviour_targets, modality_from_dataarray
+from neuroana.pretrain.tokenize import tokenize
 
 
 def _random_spikes(rng, n_units=7, duration=20.0):
