@@ -86,8 +86,18 @@ def test_readout_null_and_subsampling(chain, chain_model):
         chain_model, chain.spike_times, 45.0, 60.0, n_null=5, max_windows=3, verbose=False
     )
     assert ds.attrs["n_windows"] == 3 and ds.attrs["n_null"] == 5
-    assert set(ds.data_vars) >= {"score", "p_value", "null_mean", "null_sd", "null_q95", "weight"}
-    assert float(ds.p_value.min()) >= 1 / 6
+    want = {"score", "p_value", "wald_chi2", "gain", "gain_p_value", "null_q95", "weight"}
+    assert set(ds.data_vars) >= want
+    # the time-shift null of the held-out gain: 5 shifts give p-values on a 1/6 grid
+    assert float(ds.gain_p_value.min()) >= 1 / 6
+    # the Wald p-value is the chi-square tail of its statistic (n_basis degrees of freedom)
+    from scipy.stats import chi2
+
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_allclose(
+        ds.p_value.values[off], chi2.sf(ds.wald_chi2.values[off], chain_model.n_basis), rtol=1e-6
+    )
+    assert float(ds.p_value.sel(target=1, source=0)) < 1e-6
 
 
 def test_compare_side_by_side(chain, chain_model):
