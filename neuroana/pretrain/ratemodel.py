@@ -487,6 +487,33 @@ def coupled_glm(**kw) -> SpikeRateModel:
     return SpikeRateModel(**{"pathways": ("coupling", "poprate"), **kw})
 
 
+def first_stage(model: SpikeRateModel) -> SpikeRateModel:
+    """The coupled GLM inside a fitted :class:`SpikeRateModel`: a copy without the attention
+    pathway.
+
+    The first fitting stage of the model *is* :func:`coupled_glm` with the same parameters fitted
+    on the same interval (the attention stage starts from it and leaves it unchanged), so this
+    gives the package's GLM baseline without a second fit.
+
+    Examples
+    --------
+    >>> from neuroana.datasets.spiking_sim import simulate_chain
+    >>> from neuroana.pretrain.ratemodel import SpikeRateModel, first_stage
+    >>> net = simulate_chain(duration=40.0, random_state=0)
+    >>> m = SpikeRateModel(max_epochs=2, random_state=0).fit(net.spike_times, t_stop=30.0)
+    >>> first_stage(m).net_.pathways
+    ('coupling', 'poprate')
+    """
+    import copy
+
+    if not hasattr(model, "net_"):
+        raise NotFittedError("this SpikeRateModel is not fitted yet; call fit first")
+    keep = tuple(p for p in model.net_.pathways if p != "attention")
+    glm = copy.deepcopy(model).set_params(pathways=keep)
+    glm.net_.pathways = keep
+    return glm
+
+
 def co_smoothing(model: SpikeRateModel, spikes, held_out_units, train, test) -> xr.DataArray:
     """Held-in / held-out neuron co-smoothing: fit a clone of ``model`` whose inputs exclude
     ``held_out_units`` on ``train = (t0, t1)``, return per-unit bits/spike on ``test`` (attrs:
