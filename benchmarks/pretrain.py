@@ -298,8 +298,8 @@ def parse_rows(out: str) -> list:
                 row(
                     name,
                     "speed R², held-out",
-                    "max(ridge t-4..t+4 (same run)"
-                    + (", truth.json ridge (recorded))" if t else ")"),
+                    "best of ridge t-4..t+4 (same run)"
+                    + (", truth.json ridge (recorded)" if t else ""),
                     fmt(r2, "", 4),
                     fmt(base, "", 4),
                     f"{r2 - base:+.4f}",
@@ -318,8 +318,8 @@ def parse_rows(out: str) -> list:
                     row(
                         name,
                         f"few-shot {share:g} R² ({f.group(2)} labels)",
-                        "max(ridge, untrained model (same run)"
-                        + (", truth.json ridge (recorded))" if f.group(6) else ")"),
+                        "best of ridge, untrained model (same run)"
+                        + (", truth.json ridge (recorded)" if f.group(6) else ""),
                         fmt(pre, "", 4),
                         fmt(best, "", 4),
                         f"{pre - best:+.4f}",

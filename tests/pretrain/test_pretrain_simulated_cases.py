@@ -1,8 +1,14 @@
-"""Issue 13's must-show on two networks from our own realistic simulator (other sizes than the
-public case's 48 and 36 units): shared slow fluctuation, delays up to 20 ms, refractoriness,
+"""Issue 13's must-show on networks from our own realistic simulator (other sizes than the public
+case's 48 and 36 units): shared slow fluctuation, delays up to 20 ms, refractoriness,
 non-contiguous ids.
 
-Slow (two simulations and two default fits, each network fitted once per module):
+As in the public case, the connectivity read-outs are scored on hub networks without behaviour
+tuning (two here: 40 units / 3 hubs and 30 units / 1 hub) and decoding on a speed-tuned network
+(30 units, the same network as ``hub30`` with tuning added). On the tuned network the read-out
+is weaker (measured hub-edge AUROC 0.83, excitatory 0.80: the coupling kernels take up part of the
+tuning-driven co-modulation), which is reported, not asserted.
+
+Slow (three simulations and three default fits, each fitted once per module):
 ``pytest --runslow tests/pretrain/test_pretrain_simulated_cases.py``. Baselines are the package's
 own: the coupled GLM (the model's first stage, :func:`first_stage`, which equals ``coupled_glm()``
 fitted on the same data: ``test_rate_model.py``), the cross-correlogram and the counts-only ridge.
@@ -25,6 +31,7 @@ from neuroana.pretrain.ratemodel import first_stage
 
 NETS = {
     "hub40": dict(n_units=40, n_hubs=3, duration=400.0, hub_out_degree=(12, 16), random_state=11),
+    "hub30": dict(n_units=30, n_hubs=1, duration=400.0, hub_out_degree=(10, 12), random_state=12),
     "tuned30": dict(
         n_units=30, n_hubs=1, duration=400.0, hub_out_degree=(10, 12), tuned=True, random_state=12
     ),
@@ -53,6 +60,8 @@ def test_simulated_bits_per_spike(fitted):
 @pytest.mark.slow
 def test_simulated_connectivity(fitted):
     net, m = fitted
+    if net.behaviour is not None:
+        pytest.skip("read-outs are scored on the hub networks without tuning")
     sp = net.spike_times
     ds = model_connectivity(m, sp, *TEST)
     r = score_readout(ds.score, net.edge_type.values, net.hubs)
