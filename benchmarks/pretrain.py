@@ -259,16 +259,16 @@ def parse_rows(out: str) -> list:
         if m:
             hub, exc, fwd, top = float(m.group(1)), float(m.group(2)), float(m.group(3)), m.group(4)
             c = re.search(rf"^\s+truth.json CCG\s+{NUM}\s+{NUM}", text, re.M)
-            where = "truth.json (recorded)"
+            where = ", truth.json (recorded)"
             if c is None:
-                c, where = re.search(rf"^\s+ccg\s+{NUM}\s+{NUM}", text, re.M), "(same run)"
+                c, where = re.search(rf"^\s+ccg\s+{NUM}\s+{NUM}", text, re.M), " (same run)"
             cc = (float(c.group(1)), float(c.group(2))) if c else (float("nan"),) * 2
             for what, v, a, need in (("hub", hub, cc[0], 0.95), ("excitatory", exc, cc[1], 0.9)):
                 rows.append(
                     row(
                         name,
                         f"{what}-edge AUROC, held-out",
-                        f"cross-correlogram, {where}",
+                        f"cross-correlogram{where}",
                         fmt(v, "", 3),
                         fmt(a, "", 3),
                         f"{v / a:.2f}x",
@@ -280,7 +280,7 @@ def parse_rows(out: str) -> list:
                 row(
                     name,
                     "hubs on top, fwd > rev share",
-                    "truth (recorded)",
+                    "planted truth (recorded)",
                     f"{top}, {fwd:.2f}",
                     "True, 1.00",
                     "-",
@@ -308,7 +308,7 @@ def parse_rows(out: str) -> list:
                 )
             )
             for f in re.finditer(
-                rf"^\s+{NUM}\s+\((\d+) labels\)\s+{NUM}\s+{NUM}\s+{NUM}(?:\s+{NUM})?",
+                rf"^\s+{NUM}\s+\((\d+) labels\)\s+{NUM}\s+{NUM}\s+{NUM}(?:[ \t]+{NUM})?",
                 text,
                 re.M,
             ):
