@@ -1,13 +1,13 @@
 """Behaviour decoding from a pretrained :class:`SpikeRateModel` (and the ridge baselines).
 
-:class:`BehaviourDecoder` bins time (``bin`` s), stacks features at ``lags`` bins around each bin
-(spike counts and, with a pretrained model, its attention latent) and fits a ridge read-out with the
-penalty chosen by contiguous-block cross-validation. ``pretrained=None`` is the plain ridge decoder
-on counts (the baseline). The decoded value of a bin is the behaviour's mean over the bin shifted by
-``lag`` seconds (``lag=0``: centred on the bin). :meth:`BehaviourDecoder.score` is R² (as for
-scikit-learn regressors); :func:`pearson_r` is separate. :func:`few_shot` fits on a small share of
-the labels spread over several blocks of the training part and compares with the ridge baseline and
-the same decoder on an untrained model.
+:class:`BehaviourDecoder` bins time (``bin`` s), stacks the spike counts at ``lags`` bins around
+each bin and, with a pretrained model, its attention latent averaged over the same bins, and fits
+a ridge read-out with the penalty chosen by contiguous-block cross-validation. ``pretrained=None``
+is the plain ridge decoder on counts (the baseline). The decoded value of a bin is the behaviour's
+mean over the bin shifted by ``lag`` seconds (``lag=0``: centred on the bin).
+:meth:`BehaviourDecoder.score` is R² (as for scikit-learn regressors); :func:`pearson_r` is
+separate. :func:`few_shot` fits on a small share of the labels spread over several blocks of the
+training part and compares with the ridge baseline and the same decoder on an untrained model.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
+from neuroana.errors import PretrainInputError
 from neuroana.pretrain.ratemodel import SpikeRateModel, bin_counts, spike_dict
 
 ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-2, 6.5, 0.5))
@@ -49,7 +51,9 @@ def pearson_r(y_true, y_pred) -> float:
 def behaviour_bins(behaviour: xr.DataArray, t_start: float, t_stop: float, bin: float, lag=0.0):
     """Mean behaviour over ``[t + lag, t + bin + lag)`` for bins ``t`` of ``[t_start, t_stop)``."""
     if not isinstance(behaviour, xr.DataArray) or "time" not in behaviour.dims:
-        raise TypeError("behaviour must be an xarray.DataArray with a 'time' dim")
+        raise PretrainInputError(
+            f"behaviour must be an xarray.DataArray with a 'time' dim, got {type(behaviour).__name__}"
+        )
     b = behaviour if behaviour.ndim == 1 else behaviour.isel(feature=0)
     t = np.asarray(b["time"], float)
     v = np.asarray(b, float)
@@ -156,40 +160,53 @@ class BehaviourDecoder(BaseEstimator):
         self.n_folds = n_folds
 
     def features(self, spikes, t_start: float, t_stop: float) -> np.ndarray:
-        """Feature matrix ``(n_bins, n_features)`` on ``[t_start, t_stop)`` (before scaling)."""
+        """Feature matrix ``(n_bins, n_features)`` on ``[t_start, t_stop)`` (before scaling):
+        the square-root counts of every unit at every lag, then (with ``pretrained``) the latent
+        averaged over the same lag window.
+
+        The latent is a smooth summary of the past (seconds of context), so its copies at the
+        ``lags`` are nearly collinear: one copy per bin keeps the latent from outweighing the
+        counts under the ridge's common penalty when labels are few."""
         sp = spike_dict(spikes)
+        if self.pretrained is not None and not hasattr(self.pretrained, "net_"):
+            raise NotFittedError("the pretrained model is not fitted yet; fit it first")
         n = int(round((t_stop - t_start) / self.bin))
+        if n < 1:
+            raise PretrainInputError(f"[{t_start}, {t_stop}) holds no {self.bin}-s bin")
         lo, hi = self.lags
         pad = max(-lo, hi, 0)
         c = bin_counts(sp, t_start - pad * self.bin, t_start + (n + pad) * self.bin, self.bin)
-        F = [np.sqrt(c)]
+        F = [_lagged(np.sqrt(c), self.lags)]
         if self.pretrained is not None:
             a = t_start - pad * self.bin
             z = self.pretrained.transform(sp, a, t_start + (n + pad) * self.bin)
-            F.append(_bin_mean(np.asarray(z), np.asarray(z["time"], float) - a, self.bin, len(c)))
-        Fl = _lagged(np.concatenate(F, 1), self.lags)
-        return Fl[pad : pad + n]
+            zb = _bin_mean(np.asarray(z), np.asarray(z["time"], float) - a, self.bin, len(c))
+            n_lags = self.lags[1] - self.lags[0] + 1
+            F.append(_lagged(zb, self.lags).reshape(len(c), n_lags, -1).mean(1))
+        return np.concatenate(F, 1)[pad : pad + n]
 
     def fit(self, spikes, behaviour, t_start: float, t_stop: float, *, label_mask=None):
         """Fit on ``[t_start, t_stop)``; ``label_mask`` (bool per bin) restricts the labels used
         (features still use all spikes: few-shot)."""
-        if self.pretrained is not None and not hasattr(self.pretrained, "net_"):
-            raise ValueError("pretrained model is not fitted")
         X = self.features(spikes, t_start, t_stop)
         y = behaviour_bins(behaviour, t_start, t_stop, self.bin, self.lag)
+        return self._fit_features(X, y, label_mask)
+
+    def _fit_features(self, X, y, label_mask=None):
         keep = np.isfinite(y)
         if label_mask is not None:
             label_mask = np.asarray(label_mask, bool)
             if label_mask.shape != y.shape:
-                raise ValueError(f"label_mask has {label_mask.shape} bins, expected {y.shape}")
+                raise PretrainInputError(
+                    f"label_mask has {label_mask.shape} bins, expected {y.shape}"
+                )
             keep &= label_mask
         idx = np.flatnonzero(keep)
         if idx.size < 10:
-            raise ValueError(f"only {idx.size} labelled bins; need at least 10")
+            raise PretrainInputError(f"only {idx.size} labelled bins; need at least 10")
         X, y = X[idx], y[idx]
         self.mean_, self.scale_ = X.mean(0), np.maximum(X.std(0), 1e-9)
         Z = (X - self.mean_) / self.scale_
-        ym = y.mean()
         # contiguous folds: runs of consecutive labelled bins, grouped into n_folds parts
         runs = np.cumsum(np.r_[1, np.diff(idx) > 1])
         groups = (
@@ -207,19 +224,29 @@ class BehaviourDecoder(BaseEstimator):
             for a, w in enumerate(_ridge_path(Z[tr], y[tr] - mu, alphas)):
                 err[a] += ((Z[f] @ w + mu - y[f]) ** 2).sum()
         self.alpha_ = float(alphas[err.argmin()])
-        self.coef_ = _ridge_path(Z, y - ym, [self.alpha_])[0]
-        self.intercept_ = float(ym)
+        self.coef_ = _ridge_path(Z, y - y.mean(), [self.alpha_])[0]
+        self.intercept_ = float(y.mean())
         self.cv_error_ = err / len(idx)
         self.n_labels_ = int(len(idx))
         return self
 
+    def _predict_features(self, X):
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("this BehaviourDecoder is not fitted yet; call fit first")
+        if X.shape[1] != len(self.coef_):
+            raise PretrainInputError(
+                f"{X.shape[1]} features, the decoder was fitted on {len(self.coef_)}: "
+                "pass the units it was fitted on"
+            )
+        return (X - self.mean_) / self.scale_ @ self.coef_ + self.intercept_
+
     def predict(self, spikes, t_start: float, t_stop: float) -> xr.DataArray:
         """Decoded behaviour per bin (``time`` = bin start)."""
         if not hasattr(self, "coef_"):
-            raise RuntimeError("BehaviourDecoder is not fitted; call fit first")
-        Z = (self.features(spikes, t_start, t_stop) - self.mean_) / self.scale_
-        t = t_start + np.arange(len(Z)) * self.bin
-        return xr.DataArray(Z @ self.coef_ + self.intercept_, dims="time", coords={"time": t})
+            raise NotFittedError("this BehaviourDecoder is not fitted yet; call fit first")
+        p = self._predict_features(self.features(spikes, t_start, t_stop))
+        t = t_start + np.arange(len(p)) * self.bin
+        return xr.DataArray(p, dims="time", coords={"time": t})
 
     def score(self, spikes, behaviour, t_start: float, t_stop: float) -> float:
         """R² of the decoded behaviour on ``[t_start, t_stop)``."""
@@ -269,19 +296,21 @@ def few_shot(
     ``scratch`` (an *untrained* :class:`SpikeRateModel`, e.g. ``max_epochs=0``), ``scratch`` (the
     same decoder on the untrained model). Returns ``r2`` and ``n_labels`` over ``(share, method)``.
     """
-    n = int(round((train[1] - train[0]) / decoder.bin))
     params = decoder.get_params(deep=False)
     pre = {"pretrained": decoder.pretrained, "ridge": None}
     if scratch is not None:
         pre["scratch"] = scratch
     methods = {k: type(decoder)(**{**params, "pretrained": v}) for k, v in pre.items()}
+    ytr = behaviour_bins(behaviour, *train, decoder.bin, decoder.lag)
+    yte = behaviour_bins(behaviour, *test, decoder.bin, decoder.lag)
+    ok = np.isfinite(yte)
     r2 = np.zeros((len(shares), len(methods)))
     nl = np.zeros_like(r2)
-    for i, s in enumerate(shares):
-        mask = label_blocks(n, s, n_blocks)
-        for j, d in enumerate(methods.values()):
-            d.fit(spikes, behaviour, *train, label_mask=mask)
-            r2[i, j] = d.score(spikes, behaviour, *test)
+    for j, d in enumerate(methods.values()):
+        Xtr, Xte = d.features(spikes, *train), d.features(spikes, *test)  # once per method
+        for i, s in enumerate(shares):
+            d._fit_features(Xtr, ytr, label_blocks(len(ytr), s, n_blocks))
+            r2[i, j] = r2_score(yte[ok], d._predict_features(Xte)[ok])
             nl[i, j] = d.n_labels_
     coords = {"share": list(shares), "method": list(methods)}
     return xr.Dataset(

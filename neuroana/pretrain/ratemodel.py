@@ -20,9 +20,11 @@ import numpy as np
 import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from neuroana.backend import resolve_device, seeded_default_generator
 from neuroana.backend.threads import fit_threads, limit_threads
+from neuroana.errors import PretrainInputError
 from neuroana.pretrain.ratefit import (
     cached_eta,
     fit_attention_stage,
@@ -39,14 +41,25 @@ LN2 = float(np.log(2.0))
 
 # ------------------------------------------------------------------------------ binning
 def spike_dict(spikes) -> dict:
-    """``{unit id: sorted float array}`` from a mapping of spike times; clear errors otherwise."""
-    if not isinstance(spikes, Mapping) or not spikes:
-        raise TypeError("spikes must be a non-empty mapping {unit id: spike times (s)}")
+    """``{unit id: sorted float array}`` from a mapping of spike times.
+
+    Raises :class:`~neuroana.errors.PretrainInputError` naming the problem: not a mapping, no
+    units, times that are not numbers, NaN or infinite times.
+    """
+    if not isinstance(spikes, Mapping):
+        raise PretrainInputError(
+            f"spikes must be a mapping {{unit id: spike times (s)}}, got {type(spikes).__name__}"
+        )
+    if not spikes:
+        raise PretrainInputError("spikes holds no units")
     out = {}
     for u, t in spikes.items():
-        a = np.sort(np.asarray(t, dtype=float).ravel())
+        try:
+            a = np.sort(np.asarray(t, dtype=float).ravel())
+        except (TypeError, ValueError) as e:
+            raise PretrainInputError(f"unit {u!r}: spike times are not numbers ({e})") from None
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"unit {u!r}: spike times contain NaN or inf")
+            raise PretrainInputError(f"unit {u!r}: spike times contain NaN or inf")
         out[u] = a
     return out
 
@@ -166,6 +179,9 @@ class SpikeRateModel(BaseEstimator):
         ``loss`` and ``val_nll``, and ``glm_stage_val_nll`` (validation before it).
     l2_ : float
         The penalty chosen on validation.
+    n_fit_bins_ : int
+        Fine bins the first stage was fitted on (the interval less its validation part); the
+        connectivity read-out scales its Fisher information to it.
 
     Notes
     -----
@@ -277,7 +293,7 @@ class SpikeRateModel(BaseEstimator):
     def _check_units(self, spikes) -> dict:
         sp = spike_dict(spikes)
         if list(sp) != self.units_:
-            raise ValueError(
+            raise PretrainInputError(
                 f"units {list(sp)[:8]}... differ from the fitted units {self.units_[:8]}...; "
                 "pass the same units in the same order"
             )
@@ -303,20 +319,22 @@ class SpikeRateModel(BaseEstimator):
         self.units_ = list(sp)
         allt = np.concatenate(list(sp.values()))
         if allt.size == 0:
-            raise ValueError("no spikes")
+            raise PretrainInputError("spikes holds no spike times")
         t0 = float(allt.min()) if t_start is None else float(t_start)
         t1 = float(allt.max()) + self.dt if t_stop is None else float(t_stop)
         if self.held_out_units is not None:
             miss = [u for u in self.held_out_units if u not in sp]
             if miss:
-                raise ValueError(f"held_out_units {miss} are not among the units")
+                raise PretrainInputError(f"held_out_units {miss} are not among the units")
         if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction={self.val_fraction} must be in [0, 1)")
+            raise PretrainInputError(f"val_fraction={self.val_fraction} must be in [0, 1)")
         sp = {u: t[(t < t1)] for u, t in sp.items()}  # nothing after t_stop is ever read
         x, y, ctx, n_loss, n_chunk = self._counts(sp, t0, t1)
         n_chunks = n_loss // n_chunk
         if n_chunks < 2:
-            raise ValueError(f"[{t0}, {t1}) holds fewer than 2 training chunks of {self.chunk} s")
+            raise PretrainInputError(
+                f"the interval [{t0}, {t1}) holds fewer than 2 training chunks of {self.chunk} s"
+            )
         n_val = int(round(self.val_fraction * n_chunks))
         starts = np.arange(n_chunks) * n_chunk  # loss-bin offsets; chunk input = [s, s+ctx+n_chunk)
         tr, va = starts[: n_chunks - n_val], starts[n_chunks - n_val :]
@@ -343,6 +361,7 @@ class SpikeRateModel(BaseEstimator):
             net.cpu().eval()
             self.history_, self.n_epochs_ = xr.Dataset(), 0
             self.fit_interval_, self.n_threads_, self.l2_ = (t0, t1), n_thr, None
+            self.n_fit_bins_ = train.stop - train.start
             return self
         with limit_threads(n_thr):
             glm = fit_glm_stage(
@@ -379,6 +398,7 @@ class SpikeRateModel(BaseEstimator):
         self.history_ = hist
         self.n_epochs_ = n_ep
         self.l2_ = glm["l2_chosen"]
+        self.n_fit_bins_ = train.stop - train.start
         self.fit_interval_ = (t0, t1)
         self.n_threads_ = n_thr
         return self
@@ -386,10 +406,10 @@ class SpikeRateModel(BaseEstimator):
     # -------------------------------------------------------------- inference
     def _chunks(self, spikes, t_start, t_stop):
         if not hasattr(self, "net_"):
-            raise RuntimeError("SpikeRateModel is not fitted; call fit first")
+            raise NotFittedError("this SpikeRateModel is not fitted yet; call fit first")
         sp = self._check_units(spikes)
         if not t_stop > t_start:
-            raise ValueError(f"empty interval [{t_start}, {t_stop})")
+            raise PretrainInputError(f"empty interval [{t_start}, {t_stop})")
         x, y, ctx, n_loss, n_chunk = self._counts(sp, float(t_start), float(t_stop))
         starts = np.arange(0, len(y) - ctx, n_chunk)
         return torch.from_numpy(x), y, ctx, n_loss, n_chunk, starts
@@ -436,6 +456,8 @@ class SpikeRateModel(BaseEstimator):
     def transform(self, spikes, t_start: float, t_stop: float) -> xr.DataArray:
         """Attention latent ``(time, feature)`` per coarse bin; the value at a bin's start time
         summarises the population up to that time (past-only)."""
+        if not hasattr(self, "net_"):
+            raise NotFittedError("this SpikeRateModel is not fitted yet; call fit first")
         if "attention" not in self.net_.pathways:
             raise ValueError("transform needs the attention pathway")
         _, _, z = self._forward(spikes, t_start, t_stop, want_z=True)
@@ -463,6 +485,33 @@ def coupled_glm(**kw) -> SpikeRateModel:
     ('coupling', 'poprate')
     """
     return SpikeRateModel(**{"pathways": ("coupling", "poprate"), **kw})
+
+
+def first_stage(model: SpikeRateModel) -> SpikeRateModel:
+    """The coupled GLM inside a fitted :class:`SpikeRateModel`: a copy without the attention
+    pathway.
+
+    The first fitting stage of the model *is* :func:`coupled_glm` with the same parameters fitted
+    on the same interval (the attention stage starts from it and leaves it unchanged), so this
+    gives the package's GLM baseline without a second fit.
+
+    Examples
+    --------
+    >>> from neuroana.datasets.spiking_sim import simulate_chain
+    >>> from neuroana.pretrain.ratemodel import SpikeRateModel, first_stage
+    >>> net = simulate_chain(duration=40.0, random_state=0)
+    >>> m = SpikeRateModel(max_epochs=2, random_state=0).fit(net.spike_times, t_stop=30.0)
+    >>> first_stage(m).net_.pathways
+    ('coupling', 'poprate')
+    """
+    import copy
+
+    if not hasattr(model, "net_"):
+        raise NotFittedError("this SpikeRateModel is not fitted yet; call fit first")
+    keep = tuple(p for p in model.net_.pathways if p != "attention")
+    glm = copy.deepcopy(model).set_params(pathways=keep)
+    glm.net_.pathways = keep
+    return glm
 
 
 def co_smoothing(model: SpikeRateModel, spikes, held_out_units, train, test) -> xr.DataArray:

@@ -164,6 +164,15 @@ class RateNet(nn.Module):
         B, Lx, N = x.shape
         return x.view(B, Lx // self.coarse, self.coarse, N).sum(2)
 
+    def pop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Population-rate inputs ``(B, T // coarse, n_windows)`` of the loss bins of ``x``:
+        ``log1p`` of the population count over the last ``w`` coarse tokens (token ``m`` uses
+        tokens ``< m``)."""
+        pop = self.tokens(x).sum(-1)  # (B, n_tok)
+        cs = F.pad(pop.cumsum(1), (1, 0))
+        idx = torch.arange(self.n_context, pop.shape[1], device=x.device)
+        return torch.stack([torch.log1p(cs[:, idx] - cs[:, idx - w]) for w in self.pop_windows], -1)
+
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """Latent of every coarse token ``(B, n_tokens, d)`` (token ``m`` sees tokens ``<= m``)."""
         tok = torch.log1p(self.tokens(x))
@@ -180,13 +189,7 @@ class RateNet(nn.Module):
             eta = eta + H.reshape(B, T, -1) @ self.coupling.reshape(N, -1).T
         c, m0 = self.coarse, self.n_context
         if "poprate" in self.pathways:
-            pop = self.tokens(x).sum(-1)  # (B, n_tok)
-            cs = F.pad(pop.cumsum(1), (1, 0))
-            idx = torch.arange(m0, pop.shape[1], device=x.device)  # token m uses tokens < m
-            feats = torch.stack(
-                [torch.log1p(cs[:, idx] - cs[:, idx - w]) for w in self.pop_windows]
-            )
-            off = self.pop(feats.permute(1, 2, 0))  # (B, T/c, N)
+            off = self.pop(self.pop_inputs(x))  # (B, T/c, N)
             eta = eta + off.repeat_interleave(c, dim=1)
         z = x.new_zeros(B, T // c, 0)
         if "attention" in self.pathways:

@@ -3,13 +3,10 @@
 Read through the public API as a user would; truth.json only scores. Fits on the first 80 %
 ([0, 480) s), everything is evaluated on the held-out last 20 % ([480, 600) s).
 
-The must-show tests fit the default model on 480 s (many CPU-minutes on a loaded 2-core machine)
-and are not all met yet, so they are ``slow``. Measured with the defaults (benchmarks/RESULTS.md):
-met: bits/spike on both networks, hub AUROC, hubs on top, forward > reverse, speed R², 10 %
-few-shot; not met: excitatory-edge AUROC (0.852 < 0.9) and 1 % few-shot above the package's
-ridge and the untrained model (0.917 vs 0.935 / 0.918). The default suite keeps
-:func:`test_public_case_cheap_readouts`: the package's cross-correlogram baseline and a short
-coupled GLM on the same public file, scored on the held-out 20 %.
+The must-show tests fit the default model once per network (module fixtures; a few CPU-minutes
+in all) and are ``slow``: ``pytest --runslow tests/pretrain/test_pretrain_outside_case.py``. The
+default suite keeps :func:`test_public_case_cheap_readouts`: the package's cross-correlogram
+baseline and a short coupled GLM on the same public file, scored on the held-out 20 %.
 """
 
 import json
@@ -28,6 +25,7 @@ from neuroana.pretrain import (
     model_connectivity,
 )
 from neuroana.pretrain.connectivity import score_readout
+from neuroana.pretrain.ratemodel import first_stage
 
 TRAIN, TEST = (0.0, 480.0), (480.0, 600.0)
 
@@ -40,23 +38,28 @@ def case(shared_dir):
     return d, json.loads((d / "truth.json").read_text())["datasets"]
 
 
+def _fit(sp):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return SpikeRateModel(random_state=0).fit(sp, *TRAIN)
+    finally:
+        torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def hubnet(case):
     d, truth = case
-    torch.set_num_threads(1)
     sp = read_spike_times(d / "hubnet_units.nwb")
-    m = SpikeRateModel(verbose=False).fit(sp, *TRAIN)
-    return sp, m, truth["hubnet"]
+    return sp, _fit(sp), truth["hubnet"]
 
 
 @pytest.fixture(scope="module")
 def behaviour(case):
     d, truth = case
-    torch.set_num_threads(1)
     sp = read_spike_times(d / "behaviour_units.nwb")
     speed = read_behavior(d / "behaviour_units.nwb", "speed")
-    m = SpikeRateModel(verbose=False).fit(sp, *TRAIN)
-    return sp, speed, m, truth["behaviour"]
+    return sp, speed, _fit(sp), truth["behaviour"]
 
 
 def test_public_case_cheap_readouts(case):
@@ -73,9 +76,9 @@ def test_public_case_cheap_readouts(case):
     assert ccg["hubs_on_top"] and ccg["forward_gt_reverse"] >= 0.9
     # a 240-s coupled GLM (small budget) already beats the per-unit rate on held-out data and its
     # held-out ablation read-out finds the hub edges in (target, source) orientation
-    m = coupled_glm(l2=(100.0,), max_iter=60, n_threads=1, verbose=False).fit(sp, 240.0, 480.0)
+    m = coupled_glm(l2=(100.0,), max_iter=60, n_threads=1, random_state=0).fit(sp, 240.0, 480.0)
     bps = m.score(sp, *TEST)
-    ds = model_connectivity(m, sp, *TEST, n_null=3, verbose=False)
+    ds = model_connectivity(m, sp, *TEST, max_windows=20, random_state=0)
     r = score_readout(ds.score, et, hubs)
     assert bps > 0.05  # measured 0.071 (reference GLM on 384 s: 0.1069)
     assert r["hub_auroc"] >= 0.95 and r["forward_gt_reverse"] >= 0.9 and r["hubs_on_top"]
@@ -84,10 +87,14 @@ def test_public_case_cheap_readouts(case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hubnet", "behaviour"])
-def test_bits_per_spike_at_least_the_coupled_glm(name, hubnet, behaviour):
-    sp, m, t = (hubnet[0], hubnet[1], hubnet[2]) if name == "hubnet" else behaviour[::2]
+def test_bits_per_spike_at_least_the_coupled_glm(name, request):
+    got = request.getfixturevalue(name)
+    sp, m, t = got if name == "hubnet" else (got[0], got[2], got[3])
     ref = t["reference_glm"]["held_out_bits_per_spike_vs_constant_rate"]
-    assert m.score(sp, *TEST) >= ref
+    bps = m.score(sp, *TEST)
+    # measured 0.1126 / 0.1057 (reference 0.1069 / 0.0601)
+    assert bps >= ref
+    assert bps >= first_stage(m).score(sp, *TEST)  # the package's coupled GLM
 
 
 @pytest.mark.slow
@@ -95,17 +102,21 @@ def test_connectivity_readout_on_held_out_windows(hubnet):
     sp, m, t = hubnet
     ids = list(sp)
     assert ids == t["unit_ids"]  # the truth's (target, source) order is the file's unit order
-    ds = model_connectivity(m, sp, *TEST, verbose=False)
-    r = score_readout(ds.score, np.array(t["edge_type_target_source"]), t["hub_unit_ids"])
+    et = np.array(t["edge_type_target_source"])
+    ds = model_connectivity(m, sp, *TEST)
+    r = score_readout(ds.score, et, t["hub_unit_ids"])
+    # measured: hub 1.000, exc 0.947, forward > reverse 1.0, the two hubs on top
     assert r["hub_auroc"] >= 0.95
     assert r["exc_auroc"] >= 0.9
+    assert r["exc_auroc"] > t["baseline_ccg"]["held_out_last_20pct"]["excitatory_edges_auroc"]
     assert r["hubs_on_top"], r["top_units"]
     assert r["forward_gt_reverse"] >= 0.9
-    # the null: most hub edges are significant, most non-edges are not
-    et = np.array(t["edge_type_target_source"])
+    # the null: most hub edges are significant, few non-edges are (measured 1.0 and 0.001)
     p = ds.p_value.values
     assert np.mean(p[et == "hub_exc"] <= 0.05) > 0.8
-    assert np.mean(p[(et == "") & ~np.eye(len(et), dtype=bool)] <= 0.05) < 0.15
+    assert np.mean(p[(et == "") & ~np.eye(len(et), dtype=bool)] <= 0.05) < 0.05
+    # the documented orientation matters: transposed, the hub edges are not found
+    assert score_readout(ds.score.T.values, et, t["hub_unit_ids"])["hub_auroc"] < 0.8
 
 
 @pytest.mark.slow
@@ -113,14 +124,16 @@ def test_speed_decoding_and_few_shot(behaviour):
     sp, speed, m, t = behaviour
     ridge = t["baseline_ridge"]["results"]["bins_t-4..t+4"]
     dec = BehaviourDecoder(m).fit(sp, speed, *TRAIN)
-    assert dec.score(sp, speed, *TEST) >= ridge["test_r2"]
-    scratch = SpikeRateModel(max_epochs=0, verbose=False).fit(sp, *TRAIN)
+    # measured 0.960 (truth.json ridge 0.935, package ridge 0.944)
+    r2 = dec.score(sp, speed, *TEST)
+    assert r2 >= ridge["test_r2"]
+    assert r2 >= BehaviourDecoder().fit(sp, speed, *TRAIN).score(sp, speed, *TEST)
+    scratch = SpikeRateModel(max_epochs=0).fit(sp, *TRAIN)
     fs = few_shot(dec, sp, speed, TRAIN, TEST, scratch=scratch)
+    # measured 1 %: 0.946 vs ridge 0.935, untrained 0.935; 10 %: 0.956 vs 0.940, 0.942
     for share in (0.01, 0.1):
         r = fs.r2.sel(share=share)
-        assert (
-            float(r.sel({"method": "pretrained"}))
-            > ridge["few_shot_same_alpha"][str(share)]["test_r2"]
-        )
-        assert float(r.sel({"method": "pretrained"})) > float(r.sel({"method": "scratch"}))
-        assert float(r.sel({"method": "pretrained"})) > float(r.sel({"method": "ridge"}))
+        pre = float(r.sel({"method": "pretrained"}))
+        assert pre > ridge["few_shot_same_alpha"][str(share)]["test_r2"]
+        assert pre > float(r.sel({"method": "scratch"}))
+        assert pre > float(r.sel({"method": "ridge"}))

@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
+from sklearn.exceptions import NotFittedError
 
 from neuroana.datasets.spiking_sim import simulate_chain, simulate_realistic_network
+from neuroana.errors import PretrainInputError
 from neuroana.pretrain import (
     BehaviourDecoder,
     SpikeRateModel,
@@ -17,6 +20,7 @@ from neuroana.pretrain import (
     pearson_r,
     r2_score,
 )
+from neuroana.pretrain.ratemodel import first_stage
 
 KW = {"max_epochs": 4, "verbose": False, "random_state": 0}
 
@@ -86,8 +90,18 @@ def test_readout_null_and_subsampling(chain, chain_model):
         chain_model, chain.spike_times, 45.0, 60.0, n_null=5, max_windows=3, verbose=False
     )
     assert ds.attrs["n_windows"] == 3 and ds.attrs["n_null"] == 5
-    assert set(ds.data_vars) >= {"score", "p_value", "null_mean", "null_sd", "null_q95", "weight"}
-    assert float(ds.p_value.min()) >= 1 / 6
+    want = {"score", "p_value", "wald_chi2", "gain", "gain_p_value", "null_q95", "weight"}
+    assert set(ds.data_vars) >= want
+    # the time-shift null of the held-out gain: 5 shifts give p-values on a 1/6 grid
+    assert float(ds.gain_p_value.min()) >= 1 / 6
+    # the Wald p-value is the chi-square tail of its statistic (n_basis degrees of freedom)
+    from scipy.stats import chi2
+
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_allclose(
+        ds.p_value.values[off], chi2.sf(ds.wald_chi2.values[off], chain_model.n_basis), rtol=1e-6
+    )
+    assert float(ds.p_value.sel(target=1, source=0)) < 1e-6
 
 
 def test_compare_side_by_side(chain, chain_model):
@@ -102,8 +116,60 @@ def test_compare_side_by_side(chain, chain_model):
 
 def test_units_must_match(chain, chain_model):
     sp = dict(reversed(list(chain.spike_times.items())))
-    with pytest.raises(ValueError, match="same units in the same order"):
+    with pytest.raises(PretrainInputError, match="same units in the same order"):
         chain_model.score(sp, 45.0, 60.0)
+
+
+def test_first_stage_is_the_coupled_glm(chain, chain_model):
+    sp = chain.spike_times
+    glm = coupled_glm(**KW).fit(sp, 0.0, 45.0)
+    fs = first_stage(chain_model)
+    assert fs.net_.pathways == glm.net_.pathways == ("coupling", "poprate")
+    np.testing.assert_allclose(
+        fs.predict_rate(sp, 45.0, 50.0), glm.predict_rate(sp, 45.0, 50.0), rtol=1e-4
+    )
+    assert "attention" in chain_model.net_.pathways  # the model itself is left as it was
+
+
+def test_bad_input_and_not_fitted(chain, chain_model):
+    sp = chain.spike_times
+    m = SpikeRateModel(**KW)
+    for call in (
+        lambda: m.score(sp, 45.0, 60.0),
+        lambda: m.transform(sp, 45.0, 60.0),
+        lambda: model_connectivity(m, sp, 45.0, 60.0),
+        lambda: BehaviourDecoder().predict(sp, 0.0, 1.0),
+        lambda: BehaviourDecoder(m).features(sp, 0.0, 1.0),
+    ):
+        with pytest.raises(NotFittedError):
+            call()
+    bad = {
+        "NaN": {**sp, 0: np.r_[sp[0][:5], np.nan]},
+        "inf": {**sp, 0: np.r_[sp[0][:5], np.inf]},
+        "no units": {},
+        "no spike times": {u: [] for u in sp},
+        "mapping": [1.0, 2.0],
+        "not numbers": {**sp, 0: ["a", "b"]},
+    }
+    for what, data in bad.items():
+        with pytest.raises(PretrainInputError, match=what.split()[-1].replace("NaN", "NaN or inf")):
+            m.fit(data, 0.0, 45.0)
+    with pytest.raises(PretrainInputError, match="fewer than 2 training chunks"):
+        m.fit(sp, 0.0, 3.0)
+    other = {u + 100: t for u, t in sp.items()}
+    with pytest.raises(PretrainInputError, match="differ from the fitted units"):
+        chain_model.score(other, 45.0, 60.0)
+    with pytest.raises(PretrainInputError, match="DataArray"):
+        BehaviourDecoder().fit(sp, np.ones(10), 0.0, 10.0)
+
+
+def test_refit_is_identical_and_on_the_cpu(chain):
+    sp = chain.spike_times
+    a = SpikeRateModel(max_epochs=2, random_state=3).fit(sp, 0.0, 20.0)
+    b = SpikeRateModel(max_epochs=2, random_state=3).fit(sp, 0.0, 20.0)
+    for k, v in a.net_.state_dict().items():
+        assert v.device.type == "cpu"
+        assert torch.equal(v, b.net_.state_dict()[k]), k
 
 
 def test_co_smoothing(chain):
