@@ -37,9 +37,9 @@ from neuroana.pretrain import (
     SpikeRateModel,
     compare_connectivity,
     few_shot,
+    first_stage,
 )
 from neuroana.pretrain.connectivity import score_readout
-from neuroana.pretrain.ratemodel import first_stage
 
 REPO = Path(__file__).resolve().parents[1]
 CASE = REPO.parent / "shared" / "cases" / "spiking_networks"

@@ -208,8 +208,8 @@ _BUILTIN = (
             _B(
                 "pretrain",
                 "pretrain.py",
-                ("--config", "cpu", "--sections", "hub"),
-                ("--config", "cpu", "--sections", "hub"),
+                ("--config", "cpu", "--sections", "case"),
+                ("--config", "cpu", "--sections", "case"),
             ),
         ),
     ),

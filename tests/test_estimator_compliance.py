@@ -8,8 +8,7 @@ short) where each case raises a named error from :mod:`neuroana.errors`. A nemos
 the parameter names and defaults of every estimator class in the package.
 
 To add an estimator, append a :class:`Case` to ``CASES`` (and remove its entries from
-``KNOWN_DEVIATIONS``). Parametrisations that fail because of code another branch is fixing are
-marked ``xfail(strict=True)`` in :data:`PENDING` (strict: they must start passing once fixed).
+``KNOWN_DEVIATIONS``).
 """
 
 from __future__ import annotations
@@ -45,25 +44,6 @@ class Case:
     bad: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     tensor_free: bool = True  # fitted state holds no torch tensor at all (else: CPU tensors only)
     learns: bool = True  # False: fit only computes (ColourClustering); nothing to be unfitted
-
-
-#: (case, test) -> why it fails today; ``test`` is "unfitted" or a bad-input kind
-P13 = "fixed on branch p13"
-PENDING: dict[tuple[str, str], str] = {
-    **{("SpikeRateModel", k): P13 for k in ("nan", "inf", "empty", "wrong_dims", "wrong_dtype")},
-    ("SpikeRateModel", "too_short"): P13,
-    ("SpikeRateModel", "unfitted"): P13,
-    **{("BehaviourDecoder", k): P13 for k in ("nan", "inf", "empty", "wrong_dims", "wrong_dtype")},
-    ("BehaviourDecoder", "too_short"): P13,
-    ("BehaviourDecoder", "unfitted"): P13,
-}
-
-
-def _param(case: Case, test: str):
-    """``case`` as a pytest parameter, xfail(strict) when listed in :data:`PENDING`."""
-    why = PENDING.get((case.name, test))
-    marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
-    return pytest.param(case, id=case.name, marks=marks)
 
 
 # --------------------------------------------------------------------------- HMMGLM
@@ -535,7 +515,7 @@ def test_fitted_state_is_cpu_and_pickles(case, fitted):
     np.testing.assert_array_equal(case.use(est, data), case.use(again, data))
 
 
-@pytest.mark.parametrize("case", [_param(c, "unfitted") for c in CASES if c.learns])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES if c.learns])
 def test_unfitted_use_raises_sklearn_not_fitted(case):
     from sklearn.exceptions import NotFittedError
 
@@ -545,11 +525,7 @@ def test_unfitted_use_raises_sklearn_not_fitted(case):
 
 @pytest.mark.parametrize(
     "case,kind",
-    [
-        pytest.param(c, k, id=f"{c.name}-{k}", marks=_param(c, k).marks)
-        for c in CASES
-        for k in BAD_KINDS
-    ],
+    [pytest.param(c, k, id=f"{c.name}-{k}") for c in CASES for k in BAD_KINDS],
 )
 def test_bad_input_raises_a_named_error(case, kind):
     assert set(case.bad) == set(BAD_KINDS), f"{case.name}'s bad-input corpus is incomplete"

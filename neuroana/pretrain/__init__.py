@@ -32,6 +32,7 @@ _LAZY = {
     "bits_per_spike": "neuroana.pretrain.ratemodel",
     "co_smoothing": "neuroana.pretrain.ratemodel",
     "coupled_glm": "neuroana.pretrain.ratemodel",
+    "first_stage": "neuroana.pretrain.ratemodel",
     "population_bits_per_spike": "neuroana.pretrain.ratemodel",
     "ccg_connectivity": "neuroana.pretrain.connectivity",
     "compare_connectivity": "neuroana.pretrain.connectivity",

@@ -54,8 +54,17 @@ def spike_dict(spikes) -> dict:
         raise PretrainInputError("spikes holds no units")
     out = {}
     for u, t in spikes.items():
+        raw = np.asarray(t)
+        if raw.ndim > 1:
+            raise PretrainInputError(
+                f"unit {u!r}: spike times have shape {raw.shape}; expected a 1-D array of times (s)"
+            )
+        if raw.dtype.kind not in "iufO":  # strings, bytes, booleans, datetimes
+            raise PretrainInputError(
+                f"unit {u!r}: spike times have dtype {raw.dtype}; expected numbers (seconds)"
+            )
         try:
-            a = np.sort(np.asarray(t, dtype=float).ravel())
+            a = np.sort(raw.astype(float).ravel())
         except (TypeError, ValueError) as e:
             raise PretrainInputError(f"unit {u!r}: spike times are not numbers ({e})") from None
         if not np.all(np.isfinite(a)):
@@ -65,8 +74,9 @@ def spike_dict(spikes) -> dict:
 
 
 def bin_counts(spikes: Mapping, t_start: float, t_stop: float, dt: float) -> np.ndarray:
-    """Counts ``(n_bins, n_units)`` (float32) on ``t_start + k * dt``; times before ``t_start`` are
-    dropped (use a negative ``t_start`` to get zero-padded context).
+    """Counts ``(n_bins, n_units)`` (float32) on ``t_start + k * dt``, by the package's one binning
+    rule (:func:`neuroana.preprocess.bin_spike_times`: left-closed bins, whole bins only); times
+    before ``t_start`` are dropped (use a negative ``t_start`` to get zero-padded context).
 
     Examples
     --------
@@ -74,13 +84,10 @@ def bin_counts(spikes: Mapping, t_start: float, t_stop: float, dt: float) -> np.
     >>> bin_counts({7: [0.0015, 0.0031], 9: [0.0049]}, 0.0, 0.006, 0.002).T.tolist()
     [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    n = int(round((t_stop - t_start) / dt))
-    out = np.zeros((n, len(spikes)), dtype=np.float32)
-    for j, t in enumerate(spikes.values()):
-        k = np.floor((np.asarray(t, float) - t_start) / dt + 1e-9).astype(np.int64)
-        k = k[(k >= 0) & (k < n)]
-        out[:, j] = np.bincount(k, minlength=n)
-    return out
+    from neuroana.preprocess import bin_spike_times
+
+    counts = bin_spike_times(spikes, dt, start=t_start, stop=t_stop).values
+    return np.ascontiguousarray(counts, dtype=np.float32)
 
 
 def poisson_loglik(counts, rates) -> np.ndarray:

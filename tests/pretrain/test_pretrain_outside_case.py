@@ -22,10 +22,10 @@ from neuroana.pretrain import (
     ccg_connectivity,
     coupled_glm,
     few_shot,
+    first_stage,
     model_connectivity,
 )
 from neuroana.pretrain.connectivity import score_readout
-from neuroana.pretrain.ratemodel import first_stage
 
 TRAIN, TEST = (0.0, 480.0), (480.0, 600.0)
 

@@ -24,10 +24,10 @@ from neuroana.pretrain import (
     SpikeRateModel,
     ccg_connectivity,
     few_shot,
+    first_stage,
     model_connectivity,
 )
 from neuroana.pretrain.connectivity import score_readout
-from neuroana.pretrain.ratemodel import first_stage
 
 NETS = {
     "hub40": dict(n_units=40, n_hubs=3, duration=400.0, hub_out_degree=(12, 16), random_state=11),

@@ -16,11 +16,11 @@ from neuroana.pretrain import (
     co_smoothing,
     compare_connectivity,
     coupled_glm,
+    first_stage,
     model_connectivity,
     pearson_r,
     r2_score,
 )
-from neuroana.pretrain.ratemodel import first_stage
 
 KW = {"max_epochs": 4, "verbose": False, "random_state": 0}
 
