@@ -270,13 +270,9 @@ def newton_mstep(
             mean = None if prior_mean is None else prior_mean[r, k].expand(N, P)
             fr = None if free is None else free[r, k]
             th = theta[r, k]
-            ahead = None  # (rate, f'(eta), objective) at th when the last full step was taken
-            for it in range(n_iter):
-                if ahead is None:
-                    rate, drate = rate_and_derivative(Xs @ th.T, link)
-                    f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
-                else:
-                    rate, drate, f0 = ahead
+            for _ in range(n_iter):
+                rate, drate = rate_and_derivative(Xs @ th.T, link)
+                f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
                 rr = rate + RATE_EPS
                 resid = g[:, None] * (Ys / rr - 1.0) * drate  # (m, N)
                 grad = resid.T @ Xs  # (N, P)
@@ -299,21 +295,14 @@ def newton_mstep(
                 step = torch.linalg.solve(H, grad[..., None])[..., 0]
                 accepted = torch.zeros(N, dtype=torch.bool, device=th.device)
                 new = th.clone()
-                alpha, ahead = 1.0, None
-                for ls in range(8):
+                alpha = 1.0
+                for _ls in range(8):
                     cand = th + alpha * step
-                    if ls == 0 and it + 1 < n_iter:  # a full step taken by every row starts
-                        # the next iteration: keep its rates (the same numbers, not recomputed)
-                        rate1, drate1 = rate_and_derivative(Xs @ cand.T, link)
-                        f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean, rate1)
-                    else:
-                        f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean)
+                    f1 = _row_objective(Xs, Ys, g, cand, link, prec, mean)
                     ok = (f1 >= f0 - 1e-7 * f0.abs()) & ~accepted & torch.isfinite(f1)
                     new = torch.where(ok[:, None], cand, new)
                     accepted |= ok
                     if bool(accepted.all()):
-                        if ls == 0 and it + 1 < n_iter:
-                            ahead = (rate1, drate1, f1)
                         break
                     alpha *= 0.5
                 th = new

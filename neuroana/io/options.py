@@ -46,14 +46,18 @@ def interval_and_units(data: Mapping[str, Any]) -> dict:
     return out
 
 
+def _check_units(units, have, name: str) -> None:
+    """``ValueError`` naming the ids of ``units`` that are not in ``have`` (the file's units)."""
+    miss = [u for u in units if u not in have]
+    if miss:
+        raise ValueError(f"data.units: unit id(s) {miss} not in {name} (has {sorted(have)})")
+
+
 def select_units(da: xr.DataArray, units, p: Path) -> xr.DataArray:
     """``da`` restricted to ``units`` (all when ``None``); a missing id is a ``ValueError``."""
     if units is None:
         return da
-    have = set(da["unit"].values.tolist())
-    miss = [u for u in units if u not in have]
-    if miss:
-        raise ValueError(f"data.units: unit id(s) {miss} not in {p.name} (has {sorted(have)})")
+    _check_units(units, set(da["unit"].values.tolist()), p.name)
     return da.sel(unit=list(units))
 
 
@@ -98,9 +102,7 @@ def spike_range(
     name = Path(path).name if path is not None else "the input"
     units = data.get("units")
     if units is not None:
-        miss = [u for u in units if u not in spikes]
-        if miss:
-            raise ValueError(f"data.units: unit id(s) {miss} not in {name} (has {sorted(spikes)})")
+        _check_units(units, set(spikes), name)
         spikes = {u: spikes[u] for u in units}
     else:
         spikes = dict(spikes)

@@ -231,8 +231,6 @@ class BehaviourDecoder(BaseEstimator):
         return self
 
     def _predict_features(self, X):
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("this BehaviourDecoder is not fitted yet; call fit first")
         if X.shape[1] != len(self.coef_):
             raise PretrainInputError(
                 f"{X.shape[1]} features, the decoder was fitted on {len(self.coef_)}: "
