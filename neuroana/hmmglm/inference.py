@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 _NEG = -1e30
@@ -66,6 +67,9 @@ def forward_backward(
 ) -> Posterior:
     """Scaled forward-backward recursion (sequential over time, batched over sequences).
 
+    On CPU one compiled loop (:mod:`neuroana.hmmglm._kernels`, float64 inside) runs the
+    sequences; on other devices the same recursion runs as batched tensor operations.
+
     Examples
     --------
     >>> import torch
@@ -76,6 +80,36 @@ def forward_backward(
     >>> round(float(post.log_lik[0]), 12)  # emissions of probability 1 -> log p(x) = 0
     0.0
     """
+    if log_e.device.type == "cpu":
+        return _forward_backward_cpu(log_e, log_A, log_pi0, lengths)
+    return _forward_backward_torch(log_e, log_A, log_pi0, lengths)
+
+
+def _forward_backward_cpu(log_e, log_A, log_pi0, lengths) -> Posterior:
+    from neuroana.hmmglm._kernels import forward_backward_kernel  # numba: imported on first use
+
+    B, T, K = log_e.shape
+    log_A, log_pi0, _ = _prepare(log_e, log_A, log_pi0, None)
+    if lengths is None:
+        n = np.full(B, T, dtype=np.int64)
+    else:
+        n = torch.as_tensor(lengths).cpu().numpy().astype(np.int64, copy=False)
+        if n.shape != (B,) or n.min(initial=0) < 0 or n.max(initial=0) > T:
+            raise ValueError(f"lengths must be {B} integers in [0, {T}], got {n!r}")
+    le = log_e.detach().contiguous().numpy()
+    A = np.ascontiguousarray(log_A.detach().double().exp().numpy())
+    lp = np.ascontiguousarray(log_pi0.detach().double().numpy())
+    gamma = np.zeros((B, T, K), dtype=le.dtype)
+    xi = np.zeros((B, K, K))
+    ll = np.empty(B)
+    forward_backward_kernel(le, A, lp, n, gamma, xi, ll)
+    return Posterior(
+        torch.from_numpy(ll), torch.from_numpy(gamma), torch.from_numpy(xi).to(log_e.dtype)
+    )
+
+
+def _forward_backward_torch(log_e, log_A, log_pi0, lengths) -> Posterior:
+    """The recursion of :func:`forward_backward` as batched tensor operations (non-CPU devices)."""
     B, T, K = log_e.shape
     log_A, log_pi0, mask = _prepare(log_e, log_A, log_pi0, lengths)
     padded = not bool(mask.all())

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from neuroana.hmmglm.inference import forward_backward, forward_backward_scan, viterbi
+from neuroana.hmmglm.inference import (
+    _forward_backward_torch,
+    forward_backward,
+    forward_backward_scan,
+    viterbi,
+)
 
 
 def _random_case(seed, B=3, T=5, K=3):
@@ -43,7 +48,11 @@ def _brute(log_e, log_A, log_pi0, length):
     return logz, gamma, xi, list(paths[int(np.argmax(logp))])
 
 
-@pytest.mark.parametrize("method", [forward_backward, forward_backward_scan])
+# forward_backward runs the compiled CPU kernel here; _forward_backward_torch is its recursion as
+# tensor operations (what runs on a GPU), checked on CPU tensors
+@pytest.mark.parametrize(
+    "method", [forward_backward, _forward_backward_torch, forward_backward_scan]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_forward_backward_equals_enumeration(method, seed):
     log_e, log_A, log_pi0 = _random_case(seed, B=3, T=6, K=3)
@@ -86,10 +95,17 @@ def test_scan_agrees_with_sequential_on_long_sequences():
     log_pi0 = torch.full((K,), -np.log(K), dtype=torch.float64)
     lengths = torch.tensor([300, 211, 37])
     a = forward_backward(log_e, log_A, log_pi0, lengths)
-    b = forward_backward_scan(log_e, log_A, log_pi0, lengths)
-    np.testing.assert_allclose(a.log_lik.numpy(), b.log_lik.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(a.gamma.numpy(), b.gamma.numpy(), atol=1e-9)
-    np.testing.assert_allclose(a.xi_sum.numpy(), b.xi_sum.numpy(), atol=1e-8)
+    for other in (forward_backward_scan, _forward_backward_torch):
+        b = other(log_e, log_A, log_pi0, lengths)
+        np.testing.assert_allclose(a.log_lik.numpy(), b.log_lik.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(a.gamma.numpy(), b.gamma.numpy(), atol=1e-9)
+        np.testing.assert_allclose(a.xi_sum.numpy(), b.xi_sum.numpy(), atol=1e-8)
+
+
+def test_forward_backward_rejects_lengths_outside_the_batch():
+    log_e, log_A, log_pi0 = _random_case(2, B=2, T=4, K=2)
+    with pytest.raises(ValueError, match="lengths"):
+        forward_backward(log_e, log_A, log_pi0, torch.tensor([4, 5]))
 
 
 @pytest.mark.gpu
