@@ -105,6 +105,21 @@ def rate_and_derivative(
     raise ValueError(f"link={link!r} is not supported; expected one of {LINKS}")
 
 
+def _rate_(eta: torch.Tensor, link: str) -> torch.Tensor:
+    """``f(eta)`` of :func:`rate_and_derivative`, computed in place in ``eta`` where the link allows
+    (``eta`` must be a fresh temporary)."""
+    if link == "sigmoid":
+        return eta.sigmoid_().mul_(1 - RATE_EPS).add_(RATE_EPS)
+    if link == "exp":
+        return eta.clamp_(max=30.0).exp_()
+    return rate_and_derivative(eta, link, derivative=False)[0]
+
+
+def _weighted_poisson(Y: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """``Y * log(rate + 1e-8) - rate`` (no lgamma) in a new tensor; ``rate`` is left unchanged."""
+    return (rate + RATE_EPS).log_().mul_(Y).sub_(rate)
+
+
 def poisson_loglik(y: torch.Tensor, rate: torch.Tensor, lgam: torch.Tensor | None = None):
     """``y * log(rate + 1e-8) - rate - lgamma(y + 1)`` (the paper code's Poisson term)."""
     out = y * torch.log(rate + RATE_EPS) - rate
@@ -124,13 +139,13 @@ def emission_loglik(
     """
     B, T, P = X.shape
     R, K, N, _ = theta.shape
-    eta = (X.reshape(B * T, P) @ theta.reshape(R * K * N, P).T).reshape(B * T, R, K, N)
-    rate, _ = rate_and_derivative(eta, link, derivative=False)
-    y = Y.reshape(B * T, 1, 1, N)
-    ll = y * torch.log(rate + RATE_EPS) - rate
-    ll = ll.sum(-1)
+    eta = X.reshape(B * T, P) @ theta.reshape(R * K * N, P).T  # a fresh (B T, R K N) tensor
+    rate = _rate_(eta, link).view(B * T, R * K, N)
+    total_rate = rate.sum(-1)
+    # sum_n y log(rate + eps) - sum_n rate, in place in the predictor's buffer
+    ll = rate.add_(RATE_EPS).log_().mul_(Y.reshape(B * T, 1, N)).sum(-1).sub_(total_rate)
     lg = (torch.lgamma(Y + 1) if lgam is None else lgam).reshape(B * T, N).sum(-1)
-    ll = ll - lg[:, None, None]
+    ll = ll.sub_(lg[:, None])
     return ll.reshape(B, T, R, K).permute(2, 0, 1, 3)
 
 
@@ -204,8 +219,8 @@ def _fisher(
 def _row_objective(Xs, Ys, g, th, link, prec, mean, rate=None):
     # th (N, P) -> (N,) weighted log-lik (no lgamma) minus the Gaussian prior on weights
     if rate is None:
-        rate, _ = rate_and_derivative(Xs @ th.T, link, derivative=False)
-    val = (g[:, None] * (Ys * torch.log(rate + RATE_EPS) - rate)).sum(0)
+        rate = _rate_(Xs @ th.T, link)
+    val = g @ _weighted_poisson(Ys, rate)
     if prec is not None:
         d = (th - mean)[:, :-1]
         val = val - 0.5 * (prec[:, :-1] * d * d).sum(-1)
@@ -274,12 +289,13 @@ def newton_mstep(
                 rate, drate = rate_and_derivative(Xs @ th.T, link)
                 f0 = _row_objective(Xs, Ys, g, th, link, prec, mean, rate)
                 rr = rate + RATE_EPS
-                resid = g[:, None] * (Ys / rr - 1.0) * drate  # (m, N)
+                resid = Ys.div(rr).sub_(1.0).mul_(drate).mul_(g[:, None])  # (m, N)
                 grad = resid.T @ Xs  # (N, P)
                 if sub is None:
-                    u = g[:, None] * drate * drate / rr  # (m, N)
+                    u = drate.square().div_(rr).mul_(g[:, None])  # (m, N)
                 else:
-                    u = (g[:, None] * drate.square() / rr).index_select(0, sub)
+                    d_s, r_s = drate.index_select(0, sub), rr.index_select(0, sub)
+                    u = d_s.square_().div_(r_s).mul_(g.index_select(0, sub)[:, None])
                 F = _fisher(Xf, u, Os)
                 fisher[r, k] = F
                 H = F + ridge * eye * (1 + F.diagonal(dim1=-2, dim2=-1).mean(-1))[:, None, None]
