@@ -274,4 +274,6 @@ def thin_keys(keys: np.ndarray, sx: int, sxy: int, n_borders: int = 6) -> np.nda
     keys = np.ascontiguousarray(keys, dtype=np.int64)
     if len(keys) == 0:
         return np.zeros(0, dtype=bool)
+    if np.any(keys[1:] <= keys[:-1]):
+        raise ValueError("keys must be strictly increasing (sorted voxels, each once)")
     return lee_thin(keys, sx, sxy, n_borders, BORDER_BITS, OCTANT_BITS, EULER_DELTA, ADJACENT)

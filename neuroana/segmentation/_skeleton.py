@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 __all__ = ["skeleton_of_flat", "skeletons_of_flats", "submit_skeletons", "usable_cores"]
 
@@ -38,65 +36,23 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _components(flat: np.ndarray, shape: tuple[int, int, int]) -> list[np.ndarray]:
-    """The 26-connected components of the sorted mask ``flat`` (each sorted), found on the
-    voxels themselves (13 forward neighbour look-ups), never on a dense crop."""
-    n = len(flat)
-    if n < 2:
-        return [flat]
-    z, y, x = (c.astype(np.int64) + 1 for c in np.unravel_index(flat, shape))
-    sy, sx = shape[1] + 2, shape[2] + 2  # padded strides: no neighbour wraps around a row
-    key = (z * sy + y) * sx + x  # increasing, as flat is
-    src, dst = [], []
-    for dz, dy, dx in _FORWARD:
-        nb = key + (dz * sy + dy) * sx + dx
-        pos = np.minimum(np.searchsorted(key, nb), n - 1)
-        hit = np.flatnonzero(key[pos] == nb)
-        src.append(hit)
-        dst.append(pos[hit])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
-    k, lab = connected_components(graph, directed=False)
-    if k == 1:
-        return [flat]
-    order = np.argsort(lab, kind="stable")
-    return np.split(flat[order], np.cumsum(np.bincount(lab, minlength=k))[:-1])
-
-
-_FORWARD = [
-    (dz, dy, dx)
-    for dz in (-1, 0, 1)
-    for dy in (-1, 0, 1)
-    for dx in (-1, 0, 1)
-    if (dz, dy, dx) > (0, 0, 0)
-]
-
-
-def _thin_component(flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Flat indices of the skeleton voxels of one sorted mask, thinned on its voxels."""
-    from neuroana.segmentation._lee import thin_keys  # numba: imported at the first skeleton
-
-    sx, sxy = shape[2] + 2, (shape[1] + 2) * (shape[2] + 2)  # padded: no neighbour wraps around
-    z, y, x = (c.astype(np.int64) + 1 for c in np.unravel_index(flat, shape))
-    keep = thin_keys(z * sxy + y * sx + x, sx, sxy, n_borders=4 if shape[0] == 1 else 6)
-    return flat[keep]
-
-
 def skeleton_of_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> Coords:
     """Skeleton voxel coordinates ``(z, y, x)`` (raster order) of the mask given by ``flat``.
 
-    Each 26-connected component is thinned on its own: Lee thinning decides every deletion from
-    the 3x3x3 neighbourhood, which never holds a voxel of another component, and a component
-    that stops changing stays fixed while others are still thinned, so the result is the same
-    as thinning the whole mask at once (as ``skeletonize`` does on the full volume).
+    ``flat`` holds the sorted flat indices of the mask's voxels in a volume of shape ``shape``;
+    the result is ``np.nonzero(skimage.morphology.skeletonize(mask))`` of that mask. Only the
+    mask's voxels are visited (no bounding box, no dense volume), so a mask of distant fragments
+    costs what its voxels cost.
     """
+    from neuroana.segmentation._lee import thin_keys  # numba: imported at the first skeleton
+
     if len(flat) == 0:
         e = np.zeros(0, dtype=np.intp)
         return e, e, e
-    parts = [_thin_component(c, shape) for c in _components(flat, shape)]
-    sel = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]  # raster order
-    sz, sy, sx = np.unravel_index(sel, shape)
-    return sz.astype(np.intp), sy.astype(np.intp), sx.astype(np.intp)
+    sx, sxy = shape[2] + 2, (shape[1] + 2) * (shape[2] + 2)  # padded: no neighbour wraps around
+    z, y, x = (c.astype(np.int64) + 1 for c in np.unravel_index(flat, shape))
+    keep = thin_keys(z * sxy + y * sx + x, sx, sxy, n_borders=4 if shape[0] == 1 else 6)
+    return tuple(c[keep].astype(np.intp) - 1 for c in (z, y, x))
 
 
 def submit_skeletons(
