@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["BORDER_BITS", "lee_thin"]
+__all__ = ["lee_thin", "thin_keys"]
 
 # the six border directions, in sweep order: the bit of the neighbour that must be background
 BORDER_BITS = np.array([10, 16, 14, 12, 22, 4], dtype=np.int64)  # -y +y +x -x +z -z

@@ -50,9 +50,11 @@ def skeleton_of_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> Coords:
         e = np.zeros(0, dtype=np.intp)
         return e, e, e
     sx, sxy = shape[2] + 2, (shape[1] + 2) * (shape[2] + 2)  # padded: no neighbour wraps around
-    z, y, x = (c.astype(np.int64) + 1 for c in np.unravel_index(flat, shape))
-    keep = thin_keys(z * sxy + y * sx + x, sx, sxy, n_borders=4 if shape[0] == 1 else 6)
-    return tuple(c[keep].astype(np.intp) - 1 for c in (z, y, x))
+    z, y, x = np.unravel_index(flat, shape)
+    keys = (z.astype(np.int64) + 1) * sxy + (y.astype(np.int64) + 1) * sx + x + 1
+    del z, y, x
+    keep = thin_keys(keys, sx, sxy, n_borders=4 if shape[0] == 1 else 6)
+    return tuple(c.astype(np.intp) for c in np.unravel_index(flat[keep], shape))
 
 
 def submit_skeletons(

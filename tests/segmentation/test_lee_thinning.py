@@ -172,3 +172,47 @@ def test_numba_is_imported_at_the_first_skeleton_only():
         [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True]
+
+
+def _euler(cubes: np.ndarray) -> np.ndarray:
+    """Euler characteristic of the union of closed unit cubes, per ``(n, a, b, c)`` mask:
+    V - E + F - C, a cell counted when a voxel it bounds is foreground."""
+    p = np.pad(cubes, ((0, 0), (1, 1), (1, 1), (1, 1)))
+    total = np.zeros(len(p), int)
+    for t in np.ndindex(2, 2, 2):  # t[axis] = 1: the cell lies on a plane between two voxels
+        cov = p
+        for ax, on_plane in enumerate(t):
+            if on_plane:
+                lo = [slice(None)] * 4
+                hi = [slice(None)] * 4
+                lo[ax + 1], hi[ax + 1] = slice(None, -1), slice(1, None)
+                cov = cov[tuple(lo)] | cov[tuple(hi)]
+        total += (-1) ** (3 - sum(t)) * cov.reshape(len(p), -1).sum(1)
+    return total
+
+
+def test_euler_and_simple_point_tests_against_first_principles():
+    from neuroana.segmentation import _lee
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    nb = rng.random((n, 27)) < rng.uniform(0.05, 0.9, (n, 1))
+    nb[:, 13] = False
+    masks = (nb.astype(np.int64) << np.arange(27)).sum(1)
+    cube = nb.reshape(n, 3, 3, 3)  # bit 9 (dz + 1) + 3 (dy + 1) + (dx + 1): C order
+    with_centre = cube.copy()
+    with_centre[:, 1, 1, 1] = True
+    delta = _euler(with_centre) - _euler(cube)
+    occ = np.zeros((n, 8), int)
+    for k in range(7):
+        occ |= ((masks[:, None] >> _lee.OCTANT_BITS[None, :, k]) & 1) << k
+    # the octant table sums to 8 x the change of the Euler characteristic
+    np.testing.assert_array_equal(_lee.EULER_DELTA[occ].sum(1), 8 * delta)
+    assert 0.2 < np.mean(delta == 0) < 0.8
+    n_simple = 0
+    for m, c, d in zip(masks[:500], cube, delta, strict=False):
+        assert _lee._euler_invariant(m, _lee.OCTANT_BITS, _lee.EULER_DELTA) == (d == 0)
+        n_comp = ndimage.label(c, np.ones((3, 3, 3)))[1]
+        assert _lee._simple(m, _lee.ADJACENT) == (n_comp <= 1)
+        n_simple += n_comp <= 1
+    assert 50 < n_simple < 450
