@@ -33,6 +33,16 @@ __all__ = ["lee_thin", "thin_keys"]
 BORDER_BITS = np.array([10, 16, 14, 12, 22, 4], dtype=np.int64)  # -y +y +x -x +z -z
 
 
+def _jit(fn):
+    """``njit`` with the GIL released, cached on disk (the package's ``__pycache__``,
+    ``NUMBA_CACHE_DIR`` or the user's cache directory); where numba finds no writable cache
+    directory, compiled once per process instead (numba raises RuntimeError then)."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
 def _bit(dz: int, dy: int, dx: int) -> int:
     return 9 * (dz + 1) + 3 * (dy + 1) + (dx + 1)
 
@@ -83,7 +93,7 @@ OCTANT_BITS, EULER_DELTA = _octant_tables()
 ADJACENT = _adjacency()
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _neighbour_masks(keys, sx, sxy, lower):
     """Row lower bounds (``lower[i, r]``: first voxel with key >= key of the neighbour
     ``(dz, dy, -1)`` of voxel i, rows ``r`` = the 8 ``(dz, dy) != (0, 0)``) and the initial
@@ -125,7 +135,7 @@ def _neighbour_masks(keys, sx, sxy, lower):
     return masks
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _delete(i, keys, sx, sxy, lower, masks, alive):
     """Remove voxel i: clear its bit in the masks of its neighbours."""
     n = keys.shape[0]
@@ -149,7 +159,7 @@ def _delete(i, keys, sx, sxy, lower, masks, alive):
             r += 1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _euler_invariant(m, octant_bits, euler_delta):
     total = 0
     for o in range(8):
@@ -160,7 +170,7 @@ def _euler_invariant(m, octant_bits, euler_delta):
     return total == 0
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _simple(m, adjacent):
     """At most one 26-connected set among the foreground neighbours in mask ``m``."""
     if m == 0:
@@ -179,7 +189,7 @@ def _simple(m, adjacent):
     return seen == m
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def lee_thin(keys, sx, sxy, n_borders, border_bits, octant_bits, euler_delta, adjacent):
     """Lee thinning of the voxels with sorted padded raster keys ``keys``.
 

@@ -216,3 +216,27 @@ def test_euler_and_simple_point_tests_against_first_principles():
         assert _lee._simple(m, _lee.ADJACENT) == (n_comp <= 1)
         n_simple += n_comp <= 1
     assert 50 < n_simple < 450
+
+
+def test_kernel_works_where_numba_cannot_cache():
+    # no writable cache directory (numba raises RuntimeError for cache=True): compiled per process
+    from numba.core import caching
+
+    if not hasattr(getattr(caching, "CacheImpl", None), "_locator_classes"):
+        pytest.skip("this numba version has no CacheImpl._locator_classes to empty")
+    code = (
+        "import json, numpy as np; from numba.core import caching; "
+        "caching.CacheImpl._locator_classes = []; "
+        "from neuroana.segmentation._lee import lee_thin; "
+        "from neuroana.segmentation._skeleton import skeleton_of_flat; "
+        "from skimage.morphology import skeletonize; "
+        "v = np.zeros((6, 9, 9), bool); v[1:5, 2:8, 1:7] = True; "
+        "ref = np.nonzero(skeletonize(v)); got = skeleton_of_flat(np.flatnonzero(v), v.shape); "
+        "print(json.dumps([lee_thin._cache.__class__.__name__, "
+        "all(np.array_equal(a, b) for a, b in zip(ref, got))]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["NullCache", True]
