@@ -1,18 +1,18 @@
-"""Per-instance Lee skeletons computed on the bounding box (with a 1-voxel zero pad), concurrently.
+"""Per-instance Lee skeletons computed on the foreground voxels only, concurrently.
 
 ``skimage.morphology.skeletonize`` on a 3-D mask is Lee (1994) thinning, which scans voxels in
-raster order and looks only at 26-neighbourhoods; cropping to the bounding box plus a zero border
-keeps the raster order and every neighbourhood, so the skeleton is the same as on the full
-volume (``tests/segmentation/test_skeleton_and_inputs.py`` checks this on the reference bank).
+raster order and looks only at 26-neighbourhoods. :mod:`neuroana.segmentation._lee` runs the same
+sweeps on the mask's own voxels (sorted raster keys, a neighbour mask per voxel), never on a box
+of empty voxels, and gives the same skeleton voxel for voxel
+(``tests/segmentation/test_lee_thinning.py`` checks it against ``skeletonize`` on random masks and
+the reference bank).
 
-The thinning kernel (``skimage.morphology._skeletonize_lee_cy._compute_thin_image``) runs with
-the GIL released, so the instances of a sample are thinned on a thread pool: as many threads as
-the cores this process may use (``os.sched_getaffinity``), never more than there are instances,
-largest bounding box first; the metrics start thinning the GT instances while the prediction is
-still being read (:func:`submit_skeletons`). The kernel is called on the already padded crop (what
-``skeletonize`` does after padding by one voxel); when that private name is missing in another
-scikit-image version, the public ``skeletonize`` is used on the same crop (same result, one more
-copy).
+The kernel is compiled by numba (cached on disk after the first run) and runs with the GIL
+released, so the instances of a sample are thinned on a thread pool: as many threads as the
+cores this process may use (``os.sched_getaffinity``), never more than there are instances,
+largest instance first; the metrics start thinning the GT instances while the prediction is
+still being read (:func:`submit_skeletons`). numba is imported at the first skeleton, not when
+this module is imported.
 """
 
 from __future__ import annotations
@@ -22,14 +22,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from skimage.morphology import skeletonize
-
-try:  # the GIL-free kernel behind skeletonize for 3-D input (scikit-image >= 0.16)
-    from skimage.morphology._skeletonize_lee_cy import _compute_thin_image
-except ImportError:  # pragma: no cover - depends on the installed scikit-image
-    _compute_thin_image = None
 
 __all__ = ["skeleton_of_flat", "skeletons_of_flats", "submit_skeletons", "usable_cores"]
 
@@ -44,95 +36,33 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _thin(padded: np.ndarray) -> np.ndarray:
-    """Lee thinning of a zero-padded uint8 mask (modified in place when the kernel is used)."""
-    if _compute_thin_image is not None:
-        return _compute_thin_image(padded).view(bool)
-    return skeletonize(padded.view(bool))
-
-
-def _components(flat: np.ndarray, shape: tuple[int, int, int]) -> list[np.ndarray]:
-    """The 26-connected components of the sorted mask ``flat`` (each sorted), found on the
-    voxels themselves (13 forward neighbour look-ups), never on a dense crop."""
-    n = len(flat)
-    if n < 2:
-        return [flat]
-    z, y, x = (c.astype(np.int64) + 1 for c in np.unravel_index(flat, shape))
-    sy, sx = shape[1] + 2, shape[2] + 2  # padded strides: no neighbour wraps around a row
-    key = (z * sy + y) * sx + x  # increasing, as flat is
-    src, dst = [], []
-    for dz, dy, dx in _FORWARD:
-        nb = key + (dz * sy + dy) * sx + dx
-        pos = np.minimum(np.searchsorted(key, nb), n - 1)
-        hit = np.flatnonzero(key[pos] == nb)
-        src.append(hit)
-        dst.append(pos[hit])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n))
-    k, lab = connected_components(graph, directed=False)
-    if k == 1:
-        return [flat]
-    order = np.argsort(lab, kind="stable")
-    return np.split(flat[order], np.cumsum(np.bincount(lab, minlength=k))[:-1])
-
-
-_FORWARD = [
-    (dz, dy, dx)
-    for dz in (-1, 0, 1)
-    for dy in (-1, 0, 1)
-    for dx in (-1, 0, 1)
-    if (dz, dy, dx) > (0, 0, 0)
-]
-
-
-def _thin_component(flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Flat indices of the skeleton voxels of one mask, thinned on its padded bounding box."""
-    z, y, x = np.unravel_index(flat, shape)
-    lo = (z.min(), y.min(), x.min())
-    size = [int(c.max() - m + 3) for c, m in zip((z, y, x), lo, strict=True)]
-    if shape[0] > 1:
-        # a crop 3 slices deep (one-slice mask) would be thinned with the 4 in-plane borders
-        # only, as skimage does for 2-D input; the full volume is thinned with all 6
-        size[0] = max(size[0], 4)
-    crop = np.zeros(tuple(size), dtype=np.uint8)
-    local = (z - lo[0] + 1, y - lo[1] + 1, x - lo[2] + 1)
-    crop[local] = 1
-    # thinning only deletes voxels: the skeleton is read at the mask's own voxels (no scan of the
-    # crop)
-    return flat[_thin(crop)[local]]
-
-
 def skeleton_of_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> Coords:
     """Skeleton voxel coordinates ``(z, y, x)`` (raster order) of the mask given by ``flat``.
 
-    Each 26-connected component is thinned on its own bounding box: Lee thinning decides every
-    deletion from the 3x3x3 neighbourhood, which never holds a voxel of another component, and
-    a component that stops changing stays fixed while others are still thinned, so the result
-    is the same as thinning the whole mask at once (a merge of distant fragments no longer
-    scans the box spanning all of them).
+    ``flat`` holds the sorted flat indices of the mask's voxels in a volume of shape ``shape``;
+    the result is ``np.nonzero(skimage.morphology.skeletonize(mask))`` of that mask. Only the
+    mask's voxels are visited (no bounding box, no dense volume), so a mask of distant fragments
+    costs what its voxels cost.
     """
+    from neuroana.segmentation._lee import thin_keys  # numba: imported at the first skeleton
+
     if len(flat) == 0:
         e = np.zeros(0, dtype=np.intp)
         return e, e, e
-    parts = [_thin_component(c, shape) for c in _components(flat, shape)]
-    sel = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]  # raster order
-    sz, sy, sx = np.unravel_index(sel, shape)
-    return sz.astype(np.intp), sy.astype(np.intp), sx.astype(np.intp)
-
-
-def _bbox_volume(flat: np.ndarray, shape: tuple[int, int, int]) -> int:
-    """Voxels in the bounding box of ``flat``: what one thinning pass scans (for scheduling)."""
-    if len(flat) == 0:
-        return 0
-    return int(np.prod([int(c.max() - c.min() + 1) for c in np.unravel_index(flat, shape)]))
+    sx, sxy = shape[2] + 2, (shape[1] + 2) * (shape[2] + 2)  # padded: no neighbour wraps around
+    z, y, x = np.unravel_index(flat, shape)
+    keys = (z.astype(np.int64) + 1) * sxy + (y.astype(np.int64) + 1) * sx + x + 1
+    del z, y, x
+    keep = thin_keys(keys, sx, sxy, n_borders=4 if shape[0] == 1 else 6)
+    return tuple(c.astype(np.intp) for c in np.unravel_index(flat[keep], shape))
 
 
 def submit_skeletons(
     pool: ThreadPoolExecutor, flats: Sequence[np.ndarray], shape: tuple[int, int, int]
 ) -> list[Future]:
-    """Submit :func:`skeleton_of_flat` of every mask to ``pool``, largest bounding box first;
-    returns the futures in input order."""
-    order = sorted(range(len(flats)), key=lambda i: -_bbox_volume(flats[i], shape))
+    """Submit :func:`skeleton_of_flat` of every mask to ``pool``, largest mask (voxel count)
+    first; returns the futures in input order."""
+    order = sorted(range(len(flats)), key=lambda i: -len(flats[i]))
     futures: list = [None] * len(flats)
     for i in order:
         futures[i] = pool.submit(skeleton_of_flat, flats[i], shape)

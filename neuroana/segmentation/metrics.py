@@ -6,8 +6,8 @@ cc34f4d) with its ``--app flylight`` preset: clDice localisation, greedy matchin
 coverage, dim and overlap sub-metrics. This module returns the same per-sample dict (keys
 ``general`` and ``confusion_matrix``, same names and values, float32 quantities as the float64
 value of the float32) and aggregates like ``summarize.aggregate_and_report``, but skeletonises
-each instance once on its bounding box and works on skeleton voxels: no relabelled copy of the
-volume and no full-volume pass per instance.
+each instance once, visiting only its own voxels (the same Lee thinning as ``skeletonize``), and
+works on skeleton voxels: no relabelled copy of the volume and no full-volume pass per instance.
 
 Deviations, only where the official code cannot produce a result: a ground truth without any
 instance raises :class:`EmptyGroundTruthError` (official: ZeroDivisionError); GT and prediction

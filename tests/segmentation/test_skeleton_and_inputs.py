@@ -1,4 +1,4 @@
-"""Bounding-box skeletons equal full-volume skeletons; bad input gives clear errors; IO round trip."""
+"""Instance skeletons equal full-volume skeletonize; bad input gives clear errors; IO round trip."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from neuroana.segmentation import (
 from neuroana.segmentation._skeleton import skeleton_of_flat, skeletons_of_flats
 
 
-def test_bbox_skeleton_identical_to_full_volume(shared_dir):
+def test_reference_bank_skeletons_identical_to_full_volume(shared_dir):
     bank = Path(shared_dir) / "fisbe_reference"
     if not bank.is_dir():
         pytest.skip("reference bank absent")
@@ -57,7 +57,7 @@ def test_touching_border_instance_skeleton_identical():
 
 
 def test_threaded_skeletons_identical_to_public_skeletonize():
-    # the pool calls skimage's GIL-free kernel on the padded crop: every thread count must give
+    # the pool runs the GIL-free thinning kernel concurrently: every thread count must give
     # what the public skeletonize gives on the full volume, in input order
     vol = make_fisbe_volume((24, 48, 48), n_neurons=5, raw=False, random_state=4)["gt"].values
     flats = [np.flatnonzero(vol[c]) for c in range(vol.shape[0])]
@@ -73,8 +73,8 @@ def test_threaded_skeletons_identical_to_public_skeletonize():
 
 
 def test_component_wise_skeleton_identical_to_full_volume():
-    # masks of many 26-connected components (thinned one bounding box each) and masks one slice
-    # thick in a deeper volume (must be thinned with all 6 borders, as on the full volume)
+    # masks of many 26-connected components and masks one slice thick in a deeper volume (must
+    # be thinned with all 6 borders, as on the full volume)
     from scipy import ndimage
 
     rng = np.random.default_rng(2)
