@@ -3,18 +3,19 @@
 The forward-backward recursion is sequential in time and does only ``O(K^2)`` work per bin: as
 batched tensor operations its cost is the per-step dispatch of a dozen small operations, not the
 arithmetic. Here one compiled loop runs each sequence in float64 whatever the working dtype.
-Compiled on first use and cached on disk (``cache=True``); the GIL is released.
+Compiled on first use by :func:`neuroana.backend.compiled.compiled` (cached on disk, GIL released).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from neuroana.backend.compiled import compiled
 
 __all__ = ["forward_backward_kernel"]
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def forward_backward_kernel(log_e, A, log_pi0, lengths, gamma, xi_sum, log_lik):  # pragma: no cover
     """Scaled forward-backward of every sequence ``b`` over its first ``lengths[b]`` bins.
 

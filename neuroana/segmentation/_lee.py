@@ -25,22 +25,13 @@ voxel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from neuroana.backend.compiled import compiled
 
 __all__ = ["lee_thin", "thin_keys"]
 
 # the six border directions, in sweep order: the bit of the neighbour that must be background
 BORDER_BITS = np.array([10, 16, 14, 12, 22, 4], dtype=np.int64)  # -y +y +x -x +z -z
-
-
-def _jit(fn):
-    """``njit`` with the GIL released, cached on disk (the package's ``__pycache__``,
-    ``NUMBA_CACHE_DIR`` or the user's cache directory); where numba finds no writable cache
-    directory, compiled once per process instead (numba raises RuntimeError then)."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:
-        return njit(nogil=True)(fn)
 
 
 def _bit(dz: int, dy: int, dx: int) -> int:
@@ -93,7 +84,7 @@ OCTANT_BITS, EULER_DELTA = _octant_tables()
 ADJACENT = _adjacency()
 
 
-@_jit
+@compiled
 def _neighbour_masks(keys, sx, sxy, lower):
     """Row lower bounds (``lower[i, r]``: first voxel with key >= key of the neighbour
     ``(dz, dy, -1)`` of voxel i, rows ``r`` = the 8 ``(dz, dy) != (0, 0)``) and the initial
@@ -135,7 +126,7 @@ def _neighbour_masks(keys, sx, sxy, lower):
     return masks
 
 
-@_jit
+@compiled
 def _delete(i, keys, sx, sxy, lower, masks, alive):
     """Remove voxel i: clear its bit in the masks of its neighbours."""
     n = keys.shape[0]
@@ -159,7 +150,7 @@ def _delete(i, keys, sx, sxy, lower, masks, alive):
             r += 1
 
 
-@_jit
+@compiled
 def _euler_invariant(m, octant_bits, euler_delta):
     total = 0
     for o in range(8):
@@ -170,7 +161,7 @@ def _euler_invariant(m, octant_bits, euler_delta):
     return total == 0
 
 
-@_jit
+@compiled
 def _simple(m, adjacent):
     """At most one 26-connected set among the foreground neighbours in mask ``m``."""
     if m == 0:
@@ -189,7 +180,7 @@ def _simple(m, adjacent):
     return seen == m
 
 
-@_jit
+@compiled
 def lee_thin(keys, sx, sxy, n_borders, border_bits, octant_bits, euler_delta, adjacent):
     """Lee thinning of the voxels with sorted padded raster keys ``keys``.
 
