@@ -159,17 +159,8 @@ def initial_params(
                 G[r, :, b, s0 : s0 + block] = 0.1 / K
                 G[r, k, b, s0 : s0 + block] += 0.9
     G = torch.as_tensor(G, dtype=dt, device=dev).reshape(R, K, explore.M) * explore.mask
-    # the curvature from the bins given to the state (weight 0.92), not the 0.02 of every other bin
     theta = newton_mstep(
-        explore.Xf,
-        explore.Yf,
-        G,
-        theta,
-        link,
-        n_iter=2,
-        select=select,
-        pairs=explore.pairs,
-        fisher_weight=0.5,
+        explore.Xf, explore.Yf, G, theta, link, n_iter=2, select=select, pairs=explore.pairs
     ).theta
     stay = 0.95 if K > 1 else 1.0
     A0 = torch.full((K, K), (1 - stay) / max(K - 1, 1), dtype=torch.float64)
