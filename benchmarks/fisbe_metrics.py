@@ -54,7 +54,7 @@ import json, resource, sys, time
 import numpy as np
 mode, gt_path, pred_path = sys.argv[1:4]
 from neuroana.segmentation import evaluate_files, evaluate_instances, key_metrics
-from neuroana.segmentation._skeleton import usable_cores
+from neuroana.backend.cores import usable_cores
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 t = time.perf_counter(); c = time.process_time()
 if mode == "lazy":

@@ -34,18 +34,12 @@ from collections.abc import Iterator
 
 import torch
 
+from neuroana.backend.cores import usable_cores
+
 __all__ = ["SMALL_WORK", "fit_threads", "limit_threads", "machine_busy", "usable_cores"]
 
 #: below this many multiply-adds per iteration a fit runs on one thread
 SMALL_WORK = 1 << 28
-
-
-def usable_cores() -> int:
-    """Number of cores this process may run on (its CPU affinity; ``os.cpu_count()`` elsewhere)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def fit_threads(

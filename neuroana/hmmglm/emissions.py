@@ -85,45 +85,40 @@ def history_features(spikes: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return torch.cat([h, torch.ones(B, T, 1, dtype=h.dtype, device=h.device)], -1)
 
 
-def rate_and_derivative(
-    eta: torch.Tensor, link: str, derivative: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Firing rate ``f(eta)`` and ``f'(eta)`` (None unless ``derivative``) for a link in :data:`LINKS`.
+def _capped_(s: torch.Tensor) -> torch.Tensor:
+    """The paper's cap of the sigmoid link, in place: ``(1 - 1e-8) * s + 1e-8``."""
+    return s.mul_(1 - RATE_EPS).add_(RATE_EPS)
+
+
+def rate_and_derivative(eta: torch.Tensor, link: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Firing rate ``f(eta)`` and ``f'(eta)`` for a link in :data:`LINKS` (``eta`` unchanged).
 
     ``sigmoid`` is the paper's capped link ``(1 - 1e-8) * sigmoid(eta) + 1e-8`` (at most one
     expected spike per bin); ``softplus`` and ``exp`` are uncapped.
     """
     if link == "sigmoid":
         s = torch.sigmoid(eta)
-        rate = s.mul(1 - RATE_EPS).add_(RATE_EPS)
-        return rate, ((1 - RATE_EPS) * s * (1 - s) if derivative else None)
-    if link == "softplus":
-        return torch.nn.functional.softplus(eta), (torch.sigmoid(eta) if derivative else None)
-    if link == "exp":
-        r = eta.clamp(max=30.0).exp()
-        return r, r
-    raise ValueError(f"link={link!r} is not supported; expected one of {LINKS}")
+        return _capped_(s.clone()), (1 - RATE_EPS) * s * (1 - s)
+    rate = _rate_(eta.clone(), link)
+    return rate, (torch.sigmoid(eta) if link == "softplus" else rate)
 
 
 def _rate_(eta: torch.Tensor, link: str) -> torch.Tensor:
-    """``f(eta)`` of :func:`rate_and_derivative`, computed in place in ``eta`` where the link allows
-    (``eta`` must be a fresh temporary)."""
+    """``f(eta)`` of :func:`rate_and_derivative`, in place in ``eta`` where the link allows (``eta``
+    must be a fresh temporary)."""
     if link == "sigmoid":
-        return eta.sigmoid_().mul_(1 - RATE_EPS).add_(RATE_EPS)
+        return _capped_(eta.sigmoid_())
+    if link == "softplus":
+        return torch.nn.functional.softplus(eta)
     if link == "exp":
         return eta.clamp_(max=30.0).exp_()
-    return rate_and_derivative(eta, link, derivative=False)[0]
+    raise ValueError(f"link={link!r} is not supported; expected one of {LINKS}")
 
 
 def _weighted_poisson(Y: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """``Y * log(rate + 1e-8) - rate`` (no lgamma) in a new tensor; ``rate`` is left unchanged."""
+    """The paper code's Poisson term without ``lgamma(y + 1)``: ``Y * log(rate + 1e-8) - rate``, in
+    a new tensor (``rate`` unchanged)."""
     return (rate + RATE_EPS).log_().mul_(Y).sub_(rate)
-
-
-def poisson_loglik(y: torch.Tensor, rate: torch.Tensor, lgam: torch.Tensor | None = None):
-    """``y * log(rate + 1e-8) - rate - lgamma(y + 1)`` (the paper code's Poisson term)."""
-    out = y * torch.log(rate + RATE_EPS) - rate
-    return out - (torch.lgamma(y + 1) if lgam is None else lgam)
 
 
 def emission_loglik(

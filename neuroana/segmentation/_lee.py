@@ -104,37 +104,28 @@ def _neighbour_masks(keys, sx, sxy, lower):
                 lower[i, r] = j
             r += 1
     masks = np.zeros(n, dtype=np.uint32)
+    nbr = np.empty(26, dtype=np.int64)
+    bits = np.empty(26, dtype=np.int64)
     for i in range(n):
         m = np.uint32(0)
-        if i > 0 and keys[i - 1] == keys[i] - 1:
-            m |= np.uint32(1) << np.uint32(12)
-        if i + 1 < n and keys[i + 1] == keys[i] + 1:
-            m |= np.uint32(1) << np.uint32(14)
-        r = 0
-        for dz in range(-1, 2):
-            for dy in range(-1, 2):
-                if dz == 0 and dy == 0:
-                    continue
-                base = keys[i] + dz * sxy + dy * sx
-                j = lower[i, r]
-                for dx in range(-1, 2):
-                    if j < n and keys[j] == base + dx:
-                        m |= np.uint32(1) << np.uint32(9 * (dz + 1) + 3 * (dy + 1) + dx + 1)
-                        j += 1
-                r += 1
+        for t in range(_neighbours(i, keys, sx, sxy, lower, nbr, bits)):
+            m |= np.uint32(1) << np.uint32(bits[t])
         masks[i] = m
     return masks
 
 
 @compiled
-def _delete(i, keys, sx, sxy, lower, masks, alive):
-    """Remove voxel i: clear its bit in the masks of its neighbours."""
+def _neighbours(i, keys, sx, sxy, lower, nbr, bits):
+    """Write the foreground 26-neighbours of voxel i (index in ``nbr``, neighbour bit in ``bits``)
+    and return how many there are."""
     n = keys.shape[0]
-    alive[i] = False
+    c = 0
     if i > 0 and keys[i - 1] == keys[i] - 1:
-        masks[i - 1] &= ~(np.uint32(1) << np.uint32(14))
+        nbr[c], bits[c] = i - 1, 12
+        c += 1
     if i + 1 < n and keys[i + 1] == keys[i] + 1:
-        masks[i + 1] &= ~(np.uint32(1) << np.uint32(12))
+        nbr[c], bits[c] = i + 1, 14
+        c += 1
     r = 0
     for dz in range(-1, 2):
         for dy in range(-1, 2):
@@ -144,10 +135,21 @@ def _delete(i, keys, sx, sxy, lower, masks, alive):
             j = lower[i, r]
             for dx in range(-1, 2):
                 if j < n and keys[j] == base + dx:
-                    # seen from the neighbour, voxel i is at (-dz, -dy, -dx)
-                    masks[j] &= ~(np.uint32(1) << np.uint32(9 * (1 - dz) + 3 * (1 - dy) + 1 - dx))
+                    nbr[c], bits[c] = j, 9 * (dz + 1) + 3 * (dy + 1) + dx + 1
+                    c += 1
                     j += 1
             r += 1
+    return c
+
+
+@compiled
+def _delete(i, keys, sx, sxy, lower, masks, alive, nbr, bits):
+    """Remove voxel i: clear its bit in the masks of its neighbours (``nbr``, ``bits``: scratch
+    of 26)."""
+    alive[i] = False
+    for t in range(_neighbours(i, keys, sx, sxy, lower, nbr, bits)):
+        # seen from the neighbour at bit b = (dz, dy, dx), voxel i is at (-dz, -dy, -dx): bit 26 - b
+        masks[nbr[t]] &= ~(np.uint32(1) << np.uint32(26 - bits[t]))
 
 
 @compiled
@@ -208,6 +210,8 @@ def lee_thin(keys, sx, sxy, n_borders, border_bits, octant_bits, euler_delta, ad
     active = np.arange(n).astype(np.int32)  # alive voxels, raster order (compacted each round)
     n_active = n
     cand = np.empty(n, dtype=np.int32)
+    nbr = np.empty(26, dtype=np.int64)
+    bits = np.empty(26, dtype=np.int64)
     unchanged = 0
     while unchanged < n_borders:
         unchanged = 0
@@ -233,7 +237,7 @@ def lee_thin(keys, sx, sxy, n_borders, border_bits, octant_bits, euler_delta, ad
             for t in range(n_cand):
                 i = cand[t]
                 if _simple(np.int64(masks[i]), adjacent):
-                    _delete(i, keys, sx, sxy, lower, masks, alive)
+                    _delete(i, keys, sx, sxy, lower, masks, alive, nbr, bits)
                     changed = True
             if not changed:
                 unchanged += 1

@@ -17,23 +17,16 @@ this module is imported.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["skeleton_of_flat", "skeletons_of_flats", "submit_skeletons", "usable_cores"]
+from neuroana.backend.cores import usable_cores
+
+__all__ = ["skeleton_of_flat", "skeletons_of_flats", "submit_skeletons"]
 
 Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def usable_cores() -> int:
-    """Number of CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def skeleton_of_flat(flat: np.ndarray, shape: tuple[int, int, int]) -> Coords:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from neuroana.backend.cores import usable_cores
 from neuroana.segmentation._instances import (
     Instances,
     LazyChannels,
@@ -38,7 +39,7 @@ from neuroana.segmentation._matching import (
     many_to_many,
     split_merge_counts,
 )
-from neuroana.segmentation._skeleton import skeleton_of_flat, submit_skeletons, usable_cores
+from neuroana.segmentation._skeleton import skeleton_of_flat, submit_skeletons
 from neuroana.segmentation.errors import EmptyGroundTruthError, FisbeInputError
 
 __all__ = ["THRESHOLDS", "evaluate_instances", "key_metrics"]

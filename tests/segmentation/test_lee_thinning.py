@@ -167,11 +167,16 @@ def test_numba_is_imported_at_the_first_skeleton_only():
         "import neuroana.segmentation.metrics as m; a = 'numba' in sys.modules; "
         "m.skeleton_of_flat(np.arange(3), (3, 3, 3)); print(json.dumps([a, 'numba' in sys.modules]))"
     )
+    assert _json_of_fresh_process(code) == [False, True]
+
+
+def _json_of_fresh_process(code: str):
+    """Run ``code`` in a fresh interpreter on this checkout; its last line of output, as JSON."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _euler(cubes: np.ndarray) -> np.ndarray:
@@ -235,8 +240,4 @@ def test_kernel_works_where_numba_cannot_cache():
         "print(json.dumps([lee_thin._cache.__class__.__name__, "
         "all(np.array_equal(a, b) for a, b in zip(ref, got))]))"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["NullCache", True]
+    assert _json_of_fresh_process(code) == ["NullCache", True]
