@@ -92,6 +92,7 @@ ANALYSES = ("connectome", "hmmglm", "adaptation", "pretrain", "segmentation")
 def test_import_neuroana_io_loads_no_torch_and_no_analysis():
     mods = _modules_after("import neuroana.io")
     assert "torch" not in mods and "sklearn" not in mods and "pynwb" not in mods
+    assert "numba" not in mods
     assert not {f"neuroana.{a}" for a in ANALYSES} & mods
 
 
@@ -114,7 +115,8 @@ def test_importing_one_package_imports_no_other_analysis(package):
 
 @pytest.mark.parametrize("package", ANALYSES)
 def test_an_analysis_face_loads_no_torch_until_a_name_is_used(package):
-    assert "torch" not in _modules_after(f"import neuroana.{package}")
+    mods = _modules_after(f"import neuroana.{package}")
+    assert "torch" not in mods and "numba" not in mods  # numba: only the compiled kernels
     if package == "pretrain":  # the check would see torch: using a name imports it
         assert "torch" in _modules_after("import neuroana.pretrain as p; p.SpikeRateModel")
 
